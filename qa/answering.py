@@ -1,0 +1,93 @@
+"""Answer a question from retrieved passages: one interface, several answerers."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from qa.citations import Citation
+from qa.embeddings import Embedder, get_embedder
+from qa.retrieval import Passage, retrieve
+from qa.settings import Settings
+from qa.store import Store
+
+TokenCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer whose every `[n]` marker is one of `citations`."""
+
+    question: str
+    text: str
+    citations: list[Citation]
+    passages: list[Passage]
+    abstained: bool
+    answerer: str
+    model: str | None = None
+    unsupported: bool = False
+    dropped_markers: list[int] = field(default_factory=list)
+    searched: str | None = None
+
+
+class Answerer(Protocol):
+    """Turns a question and its passages into a cited answer."""
+
+    name: str
+    model: str | None
+
+    def answer(
+        self,
+        question: str,
+        passages: list[Passage],
+        *,
+        as_of: str | None = None,
+        on_token: TokenCallback | None = None,
+    ) -> Answer: ...
+
+
+def get_answerer(settings: Settings, embedder: Embedder) -> Answerer:
+    """The answerer the settings name (`auto`: OpenAI when configured, else extractive)."""
+    from qa.providers import resolve_llm
+
+    choice = resolve_llm(settings)
+    if choice == "extractive":
+        from qa.extractive import ExtractiveAnswerer
+
+        return ExtractiveAnswerer(embedder)
+    from qa.generative import GenerativeAnswerer
+
+    return GenerativeAnswerer.for_provider(choice, settings)
+
+
+@dataclass
+class Assistant:
+    """Store, embedder and answerer opened once, for one question or many."""
+
+    settings: Settings
+    store: Store
+    embedder: Embedder
+    answerer: Answerer
+
+    @classmethod
+    def open(cls, settings: Settings) -> "Assistant":
+        store = Store.open(settings, create=False)
+        embedder = get_embedder(settings)
+        store.check_embedding_model(embedder.name)
+        return cls(settings, store, embedder, get_answerer(settings, embedder))
+
+    def retrieve(
+        self, question: str, k: int | None = None, as_of: str | None = None
+    ) -> list[Passage]:
+        return retrieve(question, self.store, self.embedder, k or self.settings.k, as_of=as_of)
+
+    def ask(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        as_of: str | None = None,
+        on_token: TokenCallback | None = None,
+    ) -> Answer:
+        """Retrieve passages for `question` and answer from them alone."""
+        passages = self.retrieve(question, k, as_of)
+        return self.answerer.answer(question, passages, as_of=as_of, on_token=on_token)

@@ -1,0 +1,111 @@
+"""Map `[n]` markers in an answer to passages and to verbatim quoted spans."""
+
+import re
+from dataclasses import dataclass, field
+
+from qa.retrieval import Passage
+from qa.sentences import split_sentences
+from qa.words import content_words
+
+# The refusal sentence: used by the prompts, the extractive answerer, parsing and tests.
+NO_ANSWER = "The articles do not say."
+# `[1]`, `[1, 2]` and `[1][2]` all cite; anything else in brackets is left alone.
+MARKER_GROUP = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+ABSTENTION = re.compile(
+    r"\b(articles do not say|do(?:es)? not (?:say|mention|state|provide)|"
+    r"(?:cannot|can't|unable to) (?:answer|determine|find)|no (?:information|mention))\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Marker `[marker]` quotes `article.text[start:end]` from one retrieved passage."""
+
+    marker: int
+    passage: Passage
+    quote: str
+    start: int
+    end: int
+
+    @property
+    def article_id(self) -> str:
+        return self.passage.article_id
+
+
+@dataclass
+class VerifiedText:
+    """An answer text whose every marker maps to a citation; `dropped` lists unknown ones."""
+
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    dropped: list[int] = field(default_factory=list)
+
+
+def verify_citations(draft: str, passages: list[Passage]) -> VerifiedText:
+    """Keep markers that name a passage, renumber them 1.. by first use, drop the rest."""
+    result = VerifiedText(text="")
+    by_passage: dict[int, Citation] = {}
+    pieces: list[str] = []
+    last = 0
+    for match in MARKER_GROUP.finditer(draft):
+        pieces.append(draft[last : match.start()])
+        last = match.end()
+        claim = _claim_before(draft, match.start())
+        kept = []
+        for number in _numbers(match.group(1)):
+            if not 1 <= number <= len(passages):
+                result.dropped.append(number)
+                continue
+            if number not in by_passage:
+                quote, start, end = best_quote(claim, passages[number - 1])
+                citation = Citation(len(by_passage) + 1, passages[number - 1], quote, start, end)
+                by_passage[number] = citation
+                result.citations.append(citation)
+            if by_passage[number].marker not in kept:
+                kept.append(by_passage[number].marker)
+        pieces.append("".join(f"[{marker}]" for marker in kept))
+    pieces.append(draft[last:])
+    result.text = _tidy("".join(pieces))
+    return result
+
+
+def is_abstention(text: str) -> bool:
+    """Whether an answer says the passages do not hold the answer."""
+    return bool(ABSTENTION.search(text))
+
+
+def best_quote(claim: str, passage: Passage) -> tuple[str, int, int]:
+    """The passage sentence sharing most words with `claim`, with offsets into the article."""
+    sentences = split_sentences(passage.text, offset=passage.start)
+    if not sentences:
+        return passage.text, passage.start, passage.end
+    claim_words = content_words(claim)
+    best = max(sentences, key=lambda s: len(claim_words & content_words(s.text)))
+    return best.text, best.start, best.end
+
+
+def citation_for_span(marker: int, passage: Passage, start: int, end: int) -> Citation:
+    """A citation quoting `passage` between article offsets `start` and `end`."""
+    quote = passage.text[start - passage.start : end - passage.start]
+    return Citation(marker, passage, quote, start, end)
+
+
+def strip_markers(text: str) -> str:
+    return _tidy(MARKER_GROUP.sub("", text))
+
+
+def _numbers(group: str) -> list[int]:
+    return [int(number) for number in re.split(r"\s*,\s*", group.strip())]
+
+
+def _claim_before(text: str, position: int) -> str:
+    """The words a marker at `position` vouches for: back to the previous marker or sentence."""
+    before = text[:position]
+    previous = max(before.rfind("]"), *(before.rfind(end) for end in (". ", "! ", "? ", "\n")))
+    return before[previous + 1 :]
+
+
+def _tidy(text: str) -> str:
+    text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text)
+    return re.sub(r"[ \t]{2,}", " ", text).strip()

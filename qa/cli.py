@@ -1,0 +1,237 @@
+"""The `qa` command: parse options, call the core, render."""
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from qa.errors import QAError
+
+app = typer.Typer(
+    help="Ask questions about news articles and get answers with checkable citations.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich",
+)
+
+Home = Annotated[
+    Path | None,
+    typer.Option("--home", envvar="QA_HOME", help="Data directory (default: per-user dir)."),
+]
+Collection = Annotated[
+    str | None, typer.Option("--collection", "-c", help="Collection name. [env: QA_COLLECTION]")
+]
+ChromaUrl = Annotated[
+    str | None,
+    typer.Option("--chroma-url", help="Use a Chroma server at this URL. [env: QA_CHROMA_URL]"),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")]
+K = Annotated[
+    int | None, typer.Option("--k", "-k", min=1, max=100, help="Passages to retrieve. [env: QA_K]")
+]
+Llm = Annotated[
+    str | None,
+    typer.Option(
+        "--llm",
+        help="Answerer: auto, extractive, openai or local. [env: QA_LLM]",
+        show_default=False,
+    ),
+]
+Model = Annotated[
+    str | None, typer.Option("--model", "-m", help="Chat model name or GGUF path. [env: QA_MODEL]")
+]
+BaseUrl = Annotated[
+    str | None,
+    typer.Option("--base-url", help="OpenAI-compatible server URL. [env: OPENAI_BASE_URL]"),
+]
+
+
+def main() -> None:
+    app()
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """A user error is one line on stderr and an exit code, never a traceback."""
+    from qa.rendering import render_error, stderr_console
+
+    try:
+        yield
+    except QAError as error:
+        render_error(stderr_console(), str(error))
+        raise typer.Exit(error.exit_code) from None
+    except KeyboardInterrupt:
+        stderr_console().print("[yellow]Interrupted.[/]")
+        raise typer.Exit(130) from None
+
+
+def settings_from(**options: Any):
+    from pydantic import ValidationError
+
+    from qa.errors import InputError
+    from qa.settings import get_settings
+
+    try:
+        return get_settings(**options)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()
+        )
+        raise InputError(f"Invalid configuration: {problems}.") from None
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files or directories (searched recursively).")
+    ],
+    home: Home = None,
+    collection: Collection = None,
+    chroma_url: ChromaUrl = None,
+    json_output: Json = False,
+) -> None:
+    """Add articles (.txt, .md, .html, .json, .jsonl); unchanged ones are not embedded again."""
+    from qa.chunking import ChunkSettings
+    from qa.embeddings import get_embedder
+    from qa.ingestion import NoArticlesError
+    from qa.ingestion import ingest as run_ingest
+    from qa.rendering import (
+        ingest_report_to_json,
+        progress_bar,
+        render_ingest_report,
+        render_skipped,
+        stderr_console,
+    )
+    from qa.store import Store
+
+    err = stderr_console()
+    with user_errors():
+        settings = settings_from(home=home, collection=collection, chroma_url=chroma_url)
+        store = Store.open(settings)
+        chunking = ChunkSettings(settings.chunk_size, settings.chunk_overlap)
+        try:
+            with progress_bar(err, "Embedding") as progress:
+                report = run_ingest(paths, store, get_embedder(settings), chunking, progress)
+        except NoArticlesError as error:
+            render_skipped(err, error.skipped)
+            raise
+    if json_output:
+        print_json(ingest_report_to_json(report))
+    else:
+        render_ingest_report(err, report)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in quotes.")],
+    k: K = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Only use articles published on or before this YYYY-MM-DD."),
+    ] = None,
+    llm: Llm = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    stream: Annotated[
+        bool, typer.Option("--stream/--no-stream", help="Stream the answer in a terminal.")
+    ] = True,
+    home: Home = None,
+    collection: Collection = None,
+    chroma_url: ChromaUrl = None,
+    json_output: Json = False,
+) -> None:
+    """Answer a question from the ingested articles, citing the passages it quotes."""
+    from qa.answering import Assistant
+    from qa.rendering import answer_to_json, render_answer, stdout_console
+
+    out = stdout_console()
+    with user_errors():
+        as_of = parse_date_option(as_of)
+        settings = settings_from(
+            home=home,
+            collection=collection,
+            chroma_url=chroma_url,
+            k=k,
+            llm=llm,
+            model=model,
+            base_url=base_url,
+        )
+        assistant = Assistant.open(settings)
+        streaming = stream and not json_output and out.is_terminal
+        on_token = (lambda token: out.print(token, end="", markup=False)) if streaming else None
+        answer = assistant.ask(question, as_of=as_of, on_token=on_token)
+    if json_output:
+        print_json(answer_to_json(answer))
+    elif streaming:
+        from qa.rendering import render_citations
+
+        out.print()
+        render_citations(out, answer)
+    else:
+        render_answer(out, answer)
+
+
+@app.command()
+def sources(
+    home: Home = None,
+    collection: Collection = None,
+    chroma_url: ChromaUrl = None,
+    json_output: Json = False,
+) -> None:
+    """List the ingested articles: id, title, date and number of chunks."""
+    from qa.rendering import render_sources, sources_to_json, stdout_console
+    from qa.store import Store
+
+    with user_errors():
+        settings = settings_from(home=home, collection=collection, chroma_url=chroma_url)
+        records = Store.open(settings, create=False).articles()
+    if json_output:
+        print_json(sources_to_json(records))
+    else:
+        render_sources(stdout_console(), records, settings.collection)
+
+
+@app.command()
+def reset(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    home: Home = None,
+    collection: Collection = None,
+    chroma_url: ChromaUrl = None,
+) -> None:
+    """Delete every article and vector of a collection."""
+    from qa.rendering import stderr_console
+    from qa.store import Store
+
+    err = stderr_console()
+    with user_errors():
+        settings = settings_from(home=home, collection=collection, chroma_url=chroma_url)
+        store = Store.open(settings, create=False)
+        if not yes and not typer.confirm(
+            f"Delete all articles in collection {settings.collection!r} at {store.location}?",
+            err=True,
+        ):
+            err.print("Nothing deleted.")
+            raise typer.Exit(1)
+        removed = store.reset()
+    err.print(f"Deleted collection {settings.collection!r} ({removed} articles).")
+
+
+def parse_date_option(value: str | None) -> str | None:
+    """A YYYY-MM-DD option value, or a clear input error."""
+    from datetime import date
+
+    from qa.errors import InputError
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise InputError(f"Invalid date {value!r}.", "Use YYYY-MM-DD.") from None

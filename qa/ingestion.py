@@ -1,0 +1,96 @@
+"""Bring articles into the store: load, skip what is unchanged, chunk, embed, write."""
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qa.chunking import Chunk, ChunkSettings, chunk_article
+from qa.embeddings import Embedder
+from qa.errors import InputError
+from qa.loading import Article, Skipped, load_articles
+from qa.store import Store
+
+# Articles are embedded in groups of about this many chunks: large enough batches for
+# the model, small enough that a failure loses little work.
+EMBED_GROUP_CHUNKS = 256
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class NoArticlesError(InputError):
+    """Nothing readable was found; `skipped` says why for each file."""
+
+    def __init__(self, message: str, skipped: list[Skipped]) -> None:
+        super().__init__(message, "Supported: .txt, .md, .html, .json, .jsonl.")
+        self.skipped = skipped
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    chunks_embedded: int = 0
+    seconds: float = 0.0
+
+    @property
+    def chunks_per_second(self) -> float:
+        return self.chunks_embedded / self.seconds if self.seconds else 0.0
+
+
+def ingest(
+    paths: Iterable[Path],
+    store: Store,
+    embedder: Embedder,
+    chunking: ChunkSettings,
+    progress: ProgressCallback | None = None,
+) -> IngestReport:
+    """Ingest every article under `paths`; re-ingesting unchanged articles embeds nothing."""
+    started = time.perf_counter()
+    paths = list(paths)
+    loaded = load_articles(paths)
+    report = IngestReport(skipped=loaded.skipped)
+    if not loaded.articles:
+        where = ", ".join(str(path) for path in paths)
+        raise NoArticlesError(f"No readable articles in {where}.", loaded.skipped)
+    store.prepare(embedder.name, chunking)
+    known = store.article_hashes()
+    pending = []
+    for article in loaded.articles:
+        if known.get(article.id) == article.hash:
+            report.unchanged.append(article.id)
+        else:
+            pending.append((article, chunk_article(article, chunking)))
+    total = sum(len(chunks) for _, chunks in pending)
+    done = 0
+    if progress:
+        progress(done, total)
+    for group in _groups(pending):
+        vectors = embedder.embed_documents([chunk.text for _, chunks in group for chunk in chunks])
+        for article, chunks in group:
+            store.write_article(article, chunks, vectors[: len(chunks)])
+            vectors = vectors[len(chunks) :]
+            (report.updated if article.id in known else report.added).append(article.id)
+            report.chunks_embedded += len(chunks)
+            done += len(chunks)
+        if progress:
+            progress(done, total)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _groups(
+    pending: list[tuple[Article, list[Chunk]]],
+) -> Iterable[list[tuple[Article, list[Chunk]]]]:
+    group: list[tuple[Article, list[Chunk]]] = []
+    size = 0
+    for item in pending:
+        group.append(item)
+        size += len(item[1])
+        if size >= EMBED_GROUP_CHUNKS:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group

@@ -1,0 +1,268 @@
+"""Load news articles from .txt, .md, .html, .json and .jsonl files."""
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from qa.errors import InputError
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm"}
+JSON_SUFFIXES = {".json", ".jsonl"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES
+
+TEXT_FIELDS = ("text", "body", "content")
+DATE_FIELDS = ("date", "published_at", "published", "publish_date")
+KNOWN_FIELDS = {"id", "title", "source", "url", *TEXT_FIELDS, *DATE_FIELDS}
+
+# The seed format: an optional leading `date YYYY-MM-DD` header before the body.
+DATE_HEADER = re.compile(r"\A\s*date\s+(\d{4}-\d{2}-\d{2})\b[ \t]*\n?\s*", re.IGNORECASE)
+ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+TITLE_FALLBACK_CHARS = 90
+
+
+@dataclass(frozen=True)
+class Article:
+    """One news article; `text` is what chunk and citation offsets point into."""
+
+    id: str
+    title: str
+    text: str
+    date: str | None = None
+    source: str | None = None
+    url: str | None = None
+    path: str | None = None
+    extra: dict[str, str | int | float | bool] = field(default_factory=dict)
+
+    @property
+    def hash(self) -> str:
+        """Content hash: changes when the text or any descriptive field changes."""
+        payload = json.dumps(
+            [self.title, self.text, self.date, self.source, self.url, sorted(self.extra.items())]
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file or record that was not loaded, and why."""
+
+    location: str
+    reason: str
+
+
+@dataclass
+class LoadResult:
+    articles: list[Article] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def load_articles(paths: Iterable[Path]) -> LoadResult:
+    """Load every supported file under `paths`; unreadable ones are skipped with a reason."""
+    result = LoadResult()
+    seen: dict[str, str] = {}
+    for file in iter_article_files(paths):
+        for item in load_file(file):
+            if isinstance(item, Skipped):
+                result.skipped.append(item)
+            elif item.id in seen:
+                reason = f"duplicate article id {item.id!r} (first seen in {seen[item.id]})"
+                result.skipped.append(Skipped(item.path or str(file), reason))
+            else:
+                seen[item.id] = item.path or str(file)
+                result.articles.append(item)
+    return result
+
+
+def iter_article_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files to load, in a stable order; a missing path is an input error."""
+    paths = list(paths)
+    missing = [str(path) for path in paths if not path.exists()]
+    if missing:
+        raise InputError(f"No such file or directory: {', '.join(missing)}.")
+    for path in paths:
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path))
+            yield from (p for p in files if p.suffix.lower() in SUPPORTED_SUFFIXES)
+        else:
+            yield path
+
+
+def load_file(path: Path) -> Iterator[Article | Skipped]:
+    """Articles in one file, or the reason it cannot be read."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
+        yield Skipped(str(path), f"unsupported file type (supported: {kinds})")
+        return
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        yield Skipped(str(path), f"cannot read file: {error.strerror or error}")
+        return
+    text_or_reason = decode_text(raw)
+    if isinstance(text_or_reason, Skipped):
+        yield Skipped(str(path), text_or_reason.reason)
+        return
+    if suffix in JSON_SUFFIXES:
+        yield from parse_json_articles(path, text_or_reason)
+    elif suffix in HTML_SUFFIXES:
+        yield parse_html_article(path, text_or_reason)
+    else:
+        yield parse_text_article(path, text_or_reason)
+
+
+def decode_text(raw: bytes) -> str | Skipped:
+    """UTF-8 text, or a sensibly detected encoding, or the reason there is none."""
+    if not raw.strip():
+        return Skipped("", "empty file")
+    if b"\x00" in raw[:8192]:
+        return Skipped("", "binary file (contains NUL bytes)")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw).best()
+    if best is None or best.chaos > 0.2:
+        return Skipped("", "not UTF-8 and its encoding could not be detected")
+    return str(best)
+
+
+def parse_text_article(path: Path, text: str) -> Article | Skipped:
+    """A plain-text or Markdown article, with an optional `date YYYY-MM-DD` first line."""
+    article_date = None
+    header = DATE_HEADER.match(text)
+    if header:
+        article_date = header.group(1)
+        text = text[header.end() :]
+    text = text.strip()
+    if not text:
+        return Skipped(str(path), "no article text after the date line")
+    title = markdown_title(text) if path.suffix.lower() != ".txt" else None
+    return Article(
+        id=path.stem,
+        title=title or fallback_title(text),
+        text=text,
+        date=normalise_date(article_date),
+        source=None,
+        path=str(path),
+    )
+
+
+def parse_html_article(path: Path, html: str) -> Article | Skipped:
+    """An HTML page: visible text of its article (or body), title and publication date."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form"]):
+        tag.decompose()
+    root = soup.find("article") or soup.body or soup
+    blocks = [b.get_text(" ", strip=True) for b in root.find_all(["p", "h1", "h2", "h3", "li"])]
+    text = "\n\n".join(block for block in blocks if block) or root.get_text("\n", strip=True)
+    if not text.strip():
+        return Skipped(str(path), "no visible text in the HTML page")
+    heading = soup.find("h1")
+    title = (soup.title.get_text(strip=True) if soup.title else "") or (
+        heading.get_text(strip=True) if heading else ""
+    )
+    published = soup.find("meta", attrs={"property": "article:published_time"}) or soup.find(
+        "meta", attrs={"name": "date"}
+    )
+    return Article(
+        id=path.stem,
+        title=title or fallback_title(text),
+        text=text,
+        date=normalise_date(published.get("content") if published else None),
+        path=str(path),
+    )
+
+
+def parse_json_articles(path: Path, text: str) -> Iterator[Article | Skipped]:
+    """Articles from a JSON object or list, or from JSON Lines (one object a line)."""
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            yield Skipped(f"{path}:{error.lineno}", f"malformed JSON: {error.msg}")
+            return
+        records = data if isinstance(data, list) else [data]
+        for index, record in enumerate(records, start=1):
+            yield article_from_record(record, path, f"{path.stem}-{index}", f"{path}[{index}]")
+        return
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        location = f"{path}:{line_number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            yield Skipped(location, f"malformed JSON line: {error.msg}")
+            continue
+        yield article_from_record(record, path, f"{path.stem}-{line_number}", location)
+
+
+def article_from_record(
+    record: object, path: Path, default_id: str, location: str
+) -> Article | Skipped:
+    """One article from a JSON object; unknown scalar fields are kept as metadata."""
+    if not isinstance(record, dict):
+        return Skipped(location, "not a JSON object")
+    body = next((record[key] for key in TEXT_FIELDS if isinstance(record.get(key), str)), "")
+    if not body.strip():
+        return Skipped(location, "no article text (expected a 'text', 'body' or 'content' field)")
+    raw_date = next((record[key] for key in DATE_FIELDS if record.get(key)), None)
+    extra = {
+        key: value
+        for key, value in record.items()
+        if key not in KNOWN_FIELDS and isinstance(value, str | int | float | bool)
+    }
+    title = str(record.get("title") or "").strip()
+    return Article(
+        id=str(record.get("id") or default_id),
+        title=title or fallback_title(body),
+        text=body,
+        date=normalise_date(str(raw_date) if raw_date else None),
+        source=_optional_str(record.get("source")),
+        url=_optional_str(record.get("url")),
+        path=location,
+        extra=extra,
+    )
+
+
+def normalise_date(value: str | None) -> str | None:
+    """`YYYY-MM-DD` from an ISO date or timestamp; anything else is dropped."""
+    match = ISO_DATE.search(value or "")
+    if not match:
+        return None
+    try:
+        return date(*map(int, match.groups())).isoformat()
+    except ValueError:
+        return None
+
+
+def markdown_title(text: str) -> str | None:
+    first_line = text.lstrip().splitlines()[0]
+    return first_line.lstrip("#").strip() or None if first_line.startswith("#") else None
+
+
+def fallback_title(text: str) -> str:
+    """The article's first sentence, shortened: there is no title in the data."""
+    first = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0].strip()
+    first = " ".join(first.split())
+    if len(first) <= TITLE_FALLBACK_CHARS:
+        return first
+    return first[:TITLE_FALLBACK_CHARS].rsplit(" ", 1)[0] + "…"
+
+
+def _optional_str(value: object) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)

@@ -1,0 +1,71 @@
+"""One settings object, read from flags and `QA_*` environment variables."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EMBEDDING_MODELS = {
+    "local": "all-MiniLM-L6-v2",
+    "openai": "text-embedding-3-small",
+}
+
+
+class Settings(BaseSettings):
+    """Everything qa can be configured with; built once and passed down."""
+
+    model_config = SettingsConfigDict(env_prefix="QA_", extra="forbid", frozen=True)
+
+    home: Path | None = Field(
+        default=None,
+        description="Data directory for the embedded store and history (default: per-user dir).",
+    )
+    collection: str = Field(default="default", description="Chroma collection name.")
+    chroma_url: str | None = Field(
+        default=None, description="URL of a Chroma server; unset means the embedded store."
+    )
+    embeddings: Literal["local", "openai"] = Field(
+        default="local", description="Embedding provider: bundled local model or OpenAI."
+    )
+    embedding_model: str | None = Field(
+        default=None, description="Embedding model name (default depends on the provider)."
+    )
+    chunk_size: int = Field(default=800, ge=100, description="Target chunk length in characters.")
+    chunk_overlap: int = Field(
+        default=150, ge=0, description="Characters of context repeated between chunks."
+    )
+    k: int = Field(default=5, ge=1, le=100, description="Passages retrieved per question.")
+    llm: Literal["auto", "extractive", "openai", "local"] = Field(
+        default="auto",
+        description="Answerer: auto = openai when a key or base URL is set, else extractive.",
+    )
+    model: str | None = Field(default=None, description="Chat model name or GGUF path.")
+    local_model: Path | None = Field(default=None, description="GGUF file for the local answerer.")
+    base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("base_url", "QA_BASE_URL", "OPENAI_BASE_URL"),
+        description="Base URL of an OpenAI-compatible server.",
+    )
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="Sampling temperature.")
+    timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for a server reply.")
+    max_retries: int = Field(default=2, ge=0, description="Retries for transient server errors.")
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the embedded store and REPL history live."""
+        if self.home is not None:
+            return self.home.expanduser()
+        from platformdirs import user_data_dir
+
+        return Path(user_data_dir("qa", appauthor=False))
+
+    @property
+    def embedding_model_name(self) -> str:
+        """The embedding model in force, with the provider's default filled in."""
+        return self.embedding_model or DEFAULT_EMBEDDING_MODELS[self.embeddings]
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit (non-None) flag values on top."""
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})

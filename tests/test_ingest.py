@@ -1,0 +1,118 @@
+import json
+import shutil
+
+import pytest
+
+from qa.chunking import ChunkSettings
+from qa.embeddings import LocalEmbedder
+from qa.ingestion import ingest
+from qa.loading import load_articles
+from qa.settings import get_settings
+from qa.store import Store
+from tests.conftest import SEED_ARTICLE, SEEDS
+
+
+def ingest_json(run, *paths):
+    result = run("ingest", *paths, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_ingest_reports_added_then_unchanged_and_embeds_nothing_the_second_time(run):
+    first = ingest_json(run, SEEDS)
+    assert first["added"] == ["000_0ae6590b4ea8367e"]
+    assert first["chunks_embedded"] > 0
+    second = ingest_json(run, SEEDS)
+    assert second["added"] == [] and second["updated"] == []
+    assert second["unchanged"] == ["000_0ae6590b4ea8367e"]
+    assert second["chunks_embedded"] == 0
+
+
+def test_changed_article_replaces_all_its_old_chunks(run, tmp_path):
+    copy = tmp_path / "corpus" / SEED_ARTICLE.name
+    copy.parent.mkdir()
+    shutil.copy(SEED_ARTICLE, copy)
+    ingest_json(run, copy.parent)
+    copy.write_text("date 2017-08-07\nA short replacement story about a parade in Manila.")
+    report = ingest_json(run, copy.parent)
+    assert report["updated"] == [copy.stem]
+    store = Store.open(get_settings())
+    chunks = store._chunks().get(include=["documents"])
+    assert chunks["documents"] == ["A short replacement story about a parade in Manila."]
+    (record,) = store.articles()
+    assert (record.date, record.chunks) == ("2017-08-07", 1)
+
+
+def test_skipped_files_are_listed_with_reasons(run, tmp_path):
+    shutil.copy(SEED_ARTICLE, tmp_path)
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "image.txt").write_bytes(b"\x89PNG\x00\x00")
+    report = ingest_json(run, tmp_path)
+    reasons = {item["location"].rsplit("/", 1)[-1]: item["reason"] for item in report["skipped"]}
+    assert reasons == {"empty.txt": "empty file", "image.txt": "binary file (contains NUL bytes)"}
+    assert len(report["added"]) == 1
+
+
+def test_missing_path_fails_with_exit_code_2_and_no_traceback(run, tmp_path):
+    result = run("ingest", tmp_path / "missing")
+    assert result.exit_code == 2
+    assert "No such file or directory" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_directory_without_readable_articles_fails_and_says_why(run, tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff")
+    result = run("ingest", tmp_path)
+    assert result.exit_code == 2
+    assert "No readable articles" in result.stderr
+    assert "empty.txt: empty file" in result.stderr
+
+
+def test_other_embedding_model_is_refused_naming_both(run, monkeypatch):
+    ingest_json(run, SEEDS)
+    monkeypatch.setenv("QA_EMBEDDINGS", "openai")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    for command in (["ingest", SEEDS], ["ask", "Who met Lavrov?"]):
+        result = run(*command)
+        assert result.exit_code == 1, result.output
+        assert "'all-MiniLM-L6-v2'" in result.stderr
+        assert "'text-embedding-3-small'" in result.stderr
+
+
+def test_other_chunk_settings_are_refused(run, monkeypatch):
+    ingest_json(run, SEEDS)
+    monkeypatch.setenv("QA_CHUNK_SIZE", "300")
+    result = run("ingest", SEEDS)
+    assert result.exit_code == 1
+    assert "chunked with size 800" in result.stderr
+
+
+class FailingEmbedder(LocalEmbedder):
+    def embed_documents(self, texts, progress=None):
+        raise RuntimeError("embedding failed midway")
+
+
+def test_failed_ingest_leaves_the_stored_article_as_it_was(run, tmp_path):
+    copy = tmp_path / SEED_ARTICLE.name
+    shutil.copy(SEED_ARTICLE, copy)
+    ingest_json(run, copy)
+    store = Store.open(get_settings())
+    before = store._chunks().get()["ids"]
+    copy.write_text(copy.read_text() + "\nA new closing paragraph.")
+    with pytest.raises(RuntimeError):
+        ingest([copy], store, FailingEmbedder("all-MiniLM-L6-v2"), ChunkSettings(800, 150))
+    assert store._chunks().get()["ids"] == before
+    assert store.article_hashes() != {copy.stem: load_articles([copy]).articles[0].hash}
+
+
+def test_sources_lists_articles_and_reset_empties_the_collection(run):
+    ingest_json(run, SEEDS)
+    listed = json.loads(run("sources", "--json").stdout)
+    assert [(a["id"], a["date"]) for a in listed] == [("000_0ae6590b4ea8367e", "2017-08-06")]
+    assert listed[0]["chunks"] > 1
+    declined = run("reset", input="n\n")
+    assert declined.exit_code == 1
+    assert len(json.loads(run("sources", "--json").stdout)) == 1
+    assert run("reset", "--yes").exit_code == 0
+    assert json.loads(run("sources", "--json").stdout) == []

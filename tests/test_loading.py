@@ -1,0 +1,81 @@
+import json
+
+import pytest
+
+from qa.errors import InputError
+from qa.loading import load_articles
+from tests.conftest import SEED_ARTICLE
+
+
+def test_seed_format_date_goes_to_metadata_and_body_keeps_its_text():
+    (article,) = load_articles([SEED_ARTICLE]).articles
+    assert article.id == "000_0ae6590b4ea8367e"
+    assert article.date == "2017-08-06"
+    assert article.text.startswith("MANILA, Philippines")
+    assert "date 2017" not in article.text
+    assert article.title.startswith("MANILA, Philippines")
+
+
+def test_json_lines_keep_fields_and_unknown_metadata(tmp_path):
+    path = tmp_path / "news.jsonl"
+    rows = [
+        {"id": "a1", "title": "Rain", "body": "It rained all day.",
+         "published_at": "2022-07-01T10:00:00Z", "source": "Wire",
+         "url": "https://example.org/a1", "section": "weather"},
+        {"id": "a2", "content": "Sun came out.", "date": "2022-07-02"},
+    ]  # fmt: skip
+    path.write_text("\n".join(json.dumps(row) for row in rows))
+    first, second = load_articles([path]).articles
+    assert (first.title, first.date, first.source, first.text) == (
+        "Rain", "2022-07-01", "Wire", "It rained all day.",
+    )  # fmt: skip
+    assert first.extra == {"section": "weather"}
+    assert second.title == "Sun came out."
+
+
+def test_malformed_json_line_is_reported_with_its_line_and_the_rest_loads(tmp_path):
+    path = tmp_path / "news.jsonl"
+    path.write_text('{"id": "a", "text": "One."}\n{not json\n{"id": "b", "text": "Two."}\n')
+    result = load_articles([path])
+    assert [a.id for a in result.articles] == ["a", "b"]
+    assert [s.location for s in result.skipped] == [f"{path}:2"]
+    assert "malformed JSON" in result.skipped[0].reason
+
+
+def test_html_text_is_extracted_without_scripts(tmp_path):
+    path = tmp_path / "page.html"
+    path.write_text(
+        "<html><head><title>Storm hits coast</title>"
+        '<meta property="article:published_time" content="2021-03-04T08:00:00Z">'
+        "<script>var x = 'hidden';</script></head>"
+        "<body><nav>Home | World</nav><article><h1>Storm hits coast</h1>"
+        "<p>The storm arrived at dawn.</p><p>Thousands lost power.</p></article></body></html>"
+    )
+    (article,) = load_articles([path]).articles
+    assert article.title == "Storm hits coast"
+    assert article.date == "2021-03-04"
+    assert "The storm arrived at dawn." in article.text
+    assert "hidden" not in article.text and "Home | World" not in article.text
+
+
+def test_empty_binary_and_unsupported_files_are_skipped_with_reasons(tmp_path):
+    (tmp_path / "empty.txt").write_text("   \n")
+    (tmp_path / "blob.txt").write_bytes(b"\x00\x01\x02binary")
+    (tmp_path / "good.md").write_text("# Headline\n\nBody text here.")
+    result = load_articles([tmp_path / "empty.txt", tmp_path / "blob.txt", tmp_path / "good.md"])
+    assert [a.title for a in result.articles] == ["Headline"]
+    reasons = {s.location.split("/")[-1]: s.reason for s in result.skipped}
+    assert reasons["empty.txt"] == "empty file"
+    assert reasons["blob.txt"].startswith("binary file")
+
+
+def test_latin1_file_is_decoded(tmp_path):
+    path = tmp_path / "old.txt"
+    path.write_bytes("Le café de la gare a fermé après une longue année.".encode("latin-1"))
+    (article,) = load_articles([path]).articles
+    assert "café" in article.text
+
+
+def test_missing_path_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="No such file"):
+        load_articles([tmp_path / "nope"])
