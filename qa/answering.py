@@ -76,9 +76,15 @@ class Assistant:
         return cls(settings, store, embedder, get_answerer(settings, embedder))
 
     def retrieve(
-        self, question: str, k: int | None = None, as_of: str | None = None
+        self,
+        question: str,
+        k: int | None = None,
+        as_of: str | None = None,
+        since: str | None = None,
     ) -> list[Passage]:
-        return retrieve(question, self.store, self.embedder, k or self.settings.k, as_of=as_of)
+        return retrieve(
+            question, self.store, self.embedder, k or self.settings.k, as_of=as_of, since=since
+        )
 
     def ask(
         self,
@@ -87,7 +93,8 @@ class Assistant:
         k: int | None = None,
         as_of: str | None = None,
         on_token: TokenCallback | None = None,
+        since: str | None = None,
     ) -> Answer:
         """Retrieve passages for `question` and answer from them alone."""
-        passages = self.retrieve(question, k, as_of)
+        passages = self.retrieve(question, k, as_of, since)
         return self.answerer.answer(question, passages, as_of=as_of, on_token=on_token)

@@ -11,8 +11,10 @@ from qa.words import content_words
 NO_ANSWER = "The articles do not say."
 # `[1]`, `[1, 2]` and `[1][2]` all cite; anything else in brackets is left alone.
 MARKER_GROUP = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+MARKERS_AT_END = re.compile(r"(?:\s*\[\d+(?:\s*,\s*\d+)*\])*\s*$")
 ABSTENTION = re.compile(
-    r"\b(articles do not say|do(?:es)? not (?:say|mention|state|provide)|"
+    r"\b(articles do not say|do(?:es)? not (?:say|mention|state|provide|contain|specify)|"
+    r"(?:is|are) not (?:mentioned|stated|specified|given)|"
     r"(?:cannot|can't|unable to) (?:answer|determine|find)|no (?:information|mention))\b",
     re.IGNORECASE,
 )
@@ -55,7 +57,8 @@ def verify_citations(draft: str, passages: list[Passage]) -> VerifiedText:
         kept = []
         for number in _numbers(match.group(1)):
             if not 1 <= number <= len(passages):
-                result.dropped.append(number)
+                if number not in result.dropped:
+                    result.dropped.append(number)
                 continue
             if number not in by_passage:
                 quote, start, end = best_quote(claim, passages[number - 1])
@@ -76,12 +79,17 @@ def is_abstention(text: str) -> bool:
 
 
 def best_quote(claim: str, passage: Passage) -> tuple[str, int, int]:
-    """The passage sentence sharing most words with `claim`, with offsets into the article."""
+    """The passage sentence sharing most words with `claim`, with offsets into the article.
+
+    When no sentence shares a word with the claim, the whole passage is the quote: the
+    marker names the passage, and picking one of its sentences would be a guess.
+    """
     sentences = split_sentences(passage.text, offset=passage.start)
-    if not sentences:
-        return passage.text, passage.start, passage.end
     claim_words = content_words(claim)
-    best = max(sentences, key=lambda s: len(claim_words & content_words(s.text)))
+    overlap = [(len(claim_words & content_words(s.text)), s) for s in sentences]
+    shared, best = max(overlap, key=lambda pair: pair[0], default=(0, None))
+    if best is None or shared == 0:
+        return passage.text, passage.start, passage.end
     return best.text, best.start, best.end
 
 
@@ -100,8 +108,12 @@ def _numbers(group: str) -> list[int]:
 
 
 def _claim_before(text: str, position: int) -> str:
-    """The words a marker at `position` vouches for: back to the previous marker or sentence."""
-    before = text[:position]
+    """The words a marker at `position` vouches for: back to the previous marker or sentence.
+
+    Markers right before it (`[1][2]`) and the claim's own full stop (`... 755 people. [1]`)
+    are skipped, so each marker of a group vouches for the same words.
+    """
+    before = MARKERS_AT_END.sub("", text[:position]).rstrip(" \t.!?")
     previous = max(before.rfind("]"), *(before.rfind(end) for end in (". ", "! ", "? ", "\n")))
     return before[previous + 1 :]
 

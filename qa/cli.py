@@ -22,30 +22,32 @@ Home = Annotated[
     typer.Option("--home", envvar="QA_HOME", help="Data directory (default: per-user dir)."),
 ]
 Collection = Annotated[
-    str | None, typer.Option("--collection", "-c", help="Collection name. [env: QA_COLLECTION]")
+    str | None, typer.Option("--collection", "-c", help="Collection name. \\[env: QA_COLLECTION]")
 ]
 ChromaUrl = Annotated[
     str | None,
-    typer.Option("--chroma-url", help="Use a Chroma server at this URL. [env: QA_CHROMA_URL]"),
+    typer.Option("--chroma-url", help="Use a Chroma server at this URL. \\[env: QA_CHROMA_URL]"),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")]
 K = Annotated[
-    int | None, typer.Option("--k", "-k", min=1, max=100, help="Passages to retrieve. [env: QA_K]")
+    int | None,
+    typer.Option("--k", "-k", min=1, max=100, help="Passages to retrieve. \\[env: QA_K]"),
 ]
 Llm = Annotated[
     str | None,
     typer.Option(
         "--llm",
-        help="Answerer: auto, extractive, openai or local. [env: QA_LLM]",
+        help="Answerer: auto, extractive, openai or local. \\[env: QA_LLM]",
         show_default=False,
     ),
 ]
 Model = Annotated[
-    str | None, typer.Option("--model", "-m", help="Chat model name or GGUF path. [env: QA_MODEL]")
+    str | None,
+    typer.Option("--model", "-m", help="Chat model name or GGUF path. \\[env: QA_MODEL]"),
 ]
 BaseUrl = Annotated[
     str | None,
-    typer.Option("--base-url", help="OpenAI-compatible server URL. [env: OPENAI_BASE_URL]"),
+    typer.Option("--base-url", help="OpenAI-compatible server URL. \\[env: OPENAI_BASE_URL]"),
 ]
 
 
@@ -165,15 +167,19 @@ def ask(
         )
         assistant = Assistant.open(settings)
         streaming = stream and not json_output and out.is_terminal
-        on_token = (lambda token: out.print(token, end="", markup=False)) if streaming else None
-        answer = assistant.ask(question, as_of=as_of, on_token=on_token)
+        streamed: list[str] = []
+
+        def on_token(token: str) -> None:
+            streamed.append(token)
+            out.print(token, end="", markup=False)
+
+        answer = assistant.ask(question, as_of=as_of, on_token=on_token if streaming else None)
     if json_output:
         print_json(answer_to_json(answer))
     elif streaming:
-        from qa.rendering import render_citations
+        from qa.rendering import render_after_stream
 
-        out.print()
-        render_citations(out, answer)
+        render_after_stream(out, answer, "".join(streamed))
     else:
         render_answer(out, answer)
 
@@ -235,3 +241,121 @@ def parse_date_option(value: str | None) -> str | None:
         return date.fromisoformat(value).isoformat()
     except ValueError:
         raise InputError(f"Invalid date {value!r}.", "Use YYYY-MM-DD.") from None
+
+
+@app.command()
+def chat(
+    k: K = None,
+    llm: Llm = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    home: Home = None,
+    collection: Collection = None,
+    chroma_url: ChromaUrl = None,
+) -> None:
+    """Chat about the articles: follow-up questions, cited answers; /help lists commands.
+
+    Reads one question a line when input is piped, and exits at the end of it.
+    """
+    from qa.repl import run_chat
+
+    with user_errors():
+        settings = settings_from(
+            home=home,
+            collection=collection,
+            chroma_url=chroma_url,
+            k=k,
+            llm=llm,
+            model=model,
+            base_url=base_url,
+        )
+        code = run_chat(settings)
+    raise typer.Exit(code)
+
+
+@app.command("eval")
+def evaluate(
+    test_set: Annotated[Path, typer.Argument(help="JSONL test set, one question a line.")],
+    corpus: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--corpus",
+            help="Articles (file or folder, repeatable) to ingest first, into a temporary "
+            "collection unless --collection names one.",
+        ),
+    ] = None,
+    k: K = None,
+    llm: Llm = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Only the first N questions.")
+    ] = None,
+    by: Annotated[
+        list[str] | None,
+        typer.Option("--by", help="Also break results down by this test-set field (repeatable)."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the full JSON report to this file.")
+    ] = None,
+    compare: Annotated[
+        Path | None, typer.Option("--compare", help="Show changes against an earlier --out report.")
+    ] = None,
+    min_accuracy: Annotated[
+        float | None,
+        typer.Option("--min-accuracy", min=0.0, max=1.0, help="Exit 1 if accuracy is below this."),
+    ] = None,
+    home: Home = None,
+    collection: Collection = None,
+    chroma_url: ChromaUrl = None,
+    json_output: Json = False,
+) -> None:
+    """Score answers, retrieval and abstention against a test set; see README, Evaluation."""
+    from qa.evaluation import run_eval
+    from qa.rendering import progress_bar, render_comparison, render_eval_report, stderr_console
+    from qa.reports import compare_reports, comparison_to_json, load_report, write_report
+    from qa.testset import load_eval_set
+
+    err = stderr_console()
+    with user_errors():
+        eval_set = load_eval_set(test_set)
+        previous = load_report(compare) if compare else None
+        settings = settings_from(
+            home=home,
+            collection=collection,
+            chroma_url=chroma_url,
+            k=k,
+            llm=llm,
+            model=model,
+            base_url=base_url,
+        )
+        report = run_eval(
+            eval_set,
+            settings,
+            questions=eval_set.questions[:limit],
+            corpus=corpus or [],
+            keep_collection=collection is not None,
+            by=by or [],
+            progress=lambda label: progress_bar(err, label),
+        )
+        if out:
+            write_report(report.to_json(), out)
+    comparison = compare_reports(previous, report.to_json()) if previous else None
+    accuracy = report.metrics["overall"]["accuracy"]
+    if json_output:
+        data = {"metrics": report.metrics, "timings": report.timings}
+        if comparison:
+            data["comparison"] = comparison_to_json(comparison)
+        print_json(data)
+    else:
+        from qa.rendering import stdout_console
+
+        out_console = stdout_console()
+        render_eval_report(out_console, report)
+        if comparison:
+            render_comparison(out_console, comparison)
+        if out:
+            err.print(f"Report written to {out}.")
+    if min_accuracy is not None and (accuracy or 0.0) < min_accuracy:
+        err.print(f"[red]Accuracy {accuracy or 0.0:.3f} is below --min-accuracy {min_accuracy}.[/]")
+        raise typer.Exit(1)

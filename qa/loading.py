@@ -23,6 +23,9 @@ KNOWN_FIELDS = {"id", "title", "source", "url", *TEXT_FIELDS, *DATE_FIELDS}
 DATE_HEADER = re.compile(r"\A\s*date\s+(\d{4}-\d{2}-\d{2})\b[ \t]*\n?\s*", re.IGNORECASE)
 ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 TITLE_FALLBACK_CHARS = 90
+NO_TEXT = "no article text (expected a 'text', 'body' or 'content' field)"
+# Marks a record that has a `question` and no text, until its whole file is judged.
+TEST_SET_RECORD = "question without article text"
 
 
 @dataclass(frozen=True)
@@ -184,7 +187,25 @@ def parse_html_article(path: Path, html: str) -> Article | Skipped:
 
 
 def parse_json_articles(path: Path, text: str) -> Iterator[Article | Skipped]:
-    """Articles from a JSON object or list, or from JSON Lines (one object a line)."""
+    """Articles from a JSON object or list, or from JSON Lines (one object a line).
+
+    A test set for `qa eval` often sits beside its corpus; it is skipped as one file, not as
+    one "no article text" per question.
+    """
+    items = list(parse_json_records(path, text))
+    if items and all(
+        isinstance(item, Skipped) and item.reason == TEST_SET_RECORD for item in items
+    ):
+        yield Skipped(str(path), "a qa eval test set (questions, no article text)")
+        return
+    for item in items:
+        if isinstance(item, Skipped) and item.reason == TEST_SET_RECORD:
+            yield Skipped(item.location, NO_TEXT)
+        else:
+            yield item
+
+
+def parse_json_records(path: Path, text: str) -> Iterator[Article | Skipped]:
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
@@ -215,7 +236,7 @@ def article_from_record(
         return Skipped(location, "not a JSON object")
     body = next((record[key] for key in TEXT_FIELDS if isinstance(record.get(key), str)), "")
     if not body.strip():
-        return Skipped(location, "no article text (expected a 'text', 'body' or 'content' field)")
+        return Skipped(location, TEST_SET_RECORD if "question" in record else NO_TEXT)
     raw_date = next((record[key] for key in DATE_FIELDS if record.get(key)), None)
     extra = {
         key: value

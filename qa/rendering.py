@@ -10,7 +10,9 @@ from rich.table import Table
 
 from qa.answering import Answer
 from qa.citations import Citation
+from qa.evaluation import Report
 from qa.ingestion import IngestReport, ProgressCallback
+from qa.reports import Comparison
 from qa.retrieval import Passage
 from qa.store import ArticleRecord
 
@@ -41,12 +43,12 @@ def render_citations(console: Console, answer: Answer) -> None:
     if answer.dropped_markers:
         dropped = ", ".join(f"[{n}]" for n in answer.dropped_markers)
         console.print(f"[dim]Removed markers that point at no passage: {escape(dropped)}[/]")
-    if not answer.citations:
-        return
-    console.print()
+    if answer.citations:
+        console.print()
     for citation in answer.citations:
         console.print(citation_line(citation))
         console.print(f"    [italic]“{escape(preview(citation.quote))}”[/]")
+    # Said even without citations: which model wrote an unsupported answer matters most.
     byline = answer.answerer + (f" ({answer.model})" if answer.model else "")
     console.print(f"\n[dim]answered by {escape(byline)}[/]")
 
@@ -203,3 +205,183 @@ def progress_bar(console: Console, description: str) -> Iterator[ProgressCallbac
 def preview(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= QUOTE_PREVIEW_CHARS else text[: QUOTE_PREVIEW_CHARS - 1] + "…"
+
+
+def render_chat_welcome(console: Console, collection: str, answerer: str) -> None:
+    console.print(
+        f"[bold]qa chat[/] · collection [bold]{escape(collection)}[/] · "
+        f"answered by {escape(answerer)}"
+    )
+    console.print(
+        "[dim]Ask a question; follow-ups can say he, it, there… "
+        "/help lists commands, Ctrl-D leaves.[/]"
+    )
+
+
+def render_searched(console: Console, searched: str) -> None:
+    """The standalone question a follow-up became, dimmed: what was actually searched."""
+    console.print(f"[dim]↳ searched: {escape(searched)}[/]")
+
+
+def render_chat_answer(console: Console, answer: Answer, streamed: str) -> None:
+    """A chat turn's answer (after `streamed`, the text already shown), citations, a blank line."""
+    if streamed:
+        render_after_stream(console, answer, streamed)
+    else:
+        render_answer_text(console, answer)
+        render_citations(console, answer)
+    console.print()
+
+
+def render_notice(console: Console, text: str, warning: bool = False) -> None:
+    console.print(escape(text), style="yellow" if warning else "dim")
+
+
+def render_chat_help(console: Console, commands: tuple[tuple[str, str, str], ...]) -> None:
+    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
+    for name, argument, description in commands:
+        table.add_row(f"[bold]{escape(name)}[/] {escape(argument)}", escape(description))
+    console.print(table)
+    console.print("[dim]Anything else is a question; follow-ups can refer to earlier answers.[/]")
+
+
+def render_excerpt(console: Console, citation: Citation, text: str, start: int, end: int) -> None:
+    """Citation `[n]` in its article (`text[start:end]`), the quoted span highlighted."""
+    from rich.text import Text
+
+    console.print(citation_line(citation))
+    excerpt = Text("…" if start > 0 and text[start - 1] != "\n" else "")
+    excerpt.append(text[start : citation.start])
+    excerpt.append(citation.quote, style="bold yellow")
+    excerpt.append(text[citation.end : end])
+    excerpt.append("…" if end < len(text) and text[end] != "\n" else "")
+    console.print(excerpt)
+    console.print()
+
+
+def render_after_stream(console: Console, answer: Answer, streamed: str) -> None:
+    """Close a streamed answer; if checking changed its text, show the checked text too.
+
+    The stream shows the model's draft; the citations below belong to the checked text, whose
+    markers are renumbered by first use and never point at a missing passage.
+    """
+    console.print()
+    if " ".join(streamed.split()) != " ".join(answer.text.split()):
+        console.print("[dim]With its citations checked:[/]")
+        render_answer_text(console, answer)
+    render_citations(console, answer)
+
+
+# (key, label, format) of every eval metric, in table order; `{k}` is the passages retrieved.
+EVAL_METRICS = (
+    ("questions", "questions", "count"),
+    ("accuracy", "accuracy", "rate"),
+    ("exact_match", "exact match", "rate"),
+    ("f1", "token F1", "rate"),
+    ("answer_hit_at_k", "answer hit@{k}", "rate"),
+    ("evidence_hit_at_k", "evidence hit@{k}", "rate"),
+    ("mrr", "MRR@{k}", "rate"),
+    ("abstention_rate", "abstained", "rate"),
+    ("abstention_precision", "abstention precision", "rate"),
+    ("abstention_recall", "abstention recall", "rate"),
+    ("abstention_f1", "abstention F1", "rate"),
+    ("truthfulness", "truthfulness", "signed"),
+    ("citation_validity", "citation validity", "rate"),
+    ("choice_accuracy", "choice accuracy", "rate"),
+    ("latency_mean", "latency mean", "seconds"),
+    ("latency_p95", "latency p95", "seconds"),
+)
+
+
+def render_eval_report(console: Console, report: Report) -> None:
+    """The metrics overall and per group (answerable, type, --by fields), one row a metric."""
+    settings, timings = report.settings, report.timings
+    byline = settings["answerer"] + (f" ({settings['model']})" if settings["model"] else "")
+    ingest = timings["ingest_seconds"]
+    console.print(
+        f"[bold]{escape(report.test_set['path'])}[/]: {report.test_set['evaluated']} questions, "
+        f"{escape(byline)}, k={settings['k']}, {escape(settings['embedding_model'])}, "
+        f"{settings['corpus']['articles']} articles"
+        + (f"; ingest {ingest:.1f}s" if ingest is not None else "")
+        + f"; questions {timings['questions_seconds']:.1f}s",
+        soft_wrap=True,
+    )
+    columns = [("overall", "", report.metrics["overall"])]
+    for group, labels in report.metrics["breakdowns"].items():
+        if len(labels) > 1:
+            columns += [(label, group, values) for label, values in labels.items()]
+    table = Table(box=None, padding=(0, 1), header_style="bold")
+    table.add_column("metric", no_wrap=True)
+    for label, group, _ in columns:
+        # "answerable" over "answerable" says nothing; the other groups name their field.
+        named = group and group != "answerable"
+        header = escape(label) + (f"\n[dim]{escape(group)}[/]" if named else "")
+        table.add_column(header, justify="right", overflow="fold")
+    for key, label, kind in EVAL_METRICS:
+        values = [values.get(key) for _, _, values in columns]
+        if any(value is not None for value in values):
+            table.add_row(label.format(k=settings["k"]), *(format_metric(v, kind) for v in values))
+    print_unsqueezed(console, table)
+
+
+def render_comparison(console: Console, comparison: Comparison) -> None:
+    """The overall metrics that changed against an earlier report, and the flipped questions."""
+    console.print()
+    if not comparison.changed and comparison.scores_unchanged:
+        console.print("No metric changed and no question flipped.")
+        return
+    kinds = {key: (label.replace("@{k}", "@k"), kind) for key, label, kind in EVAL_METRICS}
+    table = Table(box=None, padding=(0, 1), header_style="bold")
+    for column in ("metric", "before", "after", "change"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for change in comparison.changed:
+        label, kind = kinds.get(change.name, (change.name, "rate"))
+        delta = change.change
+        better = delta is not None and (delta > 0) != (kind == "seconds")
+        shown = format_metric(delta, "signed") if delta is not None else "–"
+        table.add_row(
+            label,
+            format_metric(change.old, kind),
+            format_metric(change.new, kind),
+            f"[{'green' if better else 'red'}]{shown}[/]",
+        )
+    print_unsqueezed(console, table)
+    if comparison.only_old or comparison.only_new:
+        console.print(
+            f"[dim]{comparison.only_old} questions only in the earlier report, "
+            f"{comparison.only_new} only in this one.[/]"
+        )
+    if comparison.scores_unchanged:
+        console.print("No score changed and no question flipped.")
+        return
+    flipped = len(comparison.flips)
+    console.print(f"[bold]{flipped} question{'' if flipped == 1 else 's'} flipped[/]")
+    for flip in comparison.flips:
+        console.print(
+            f"  {escape(flip.id)}: {flip.old} → {flip.new}  [dim]{escape(flip.question)}[/]",
+            soft_wrap=True,
+        )
+
+
+def print_unsqueezed(console: Console, table: Table) -> None:
+    """A table at its natural width when the output is a file or pipe, where nothing wraps."""
+    from rich.measure import Measurement
+
+    if not console.is_terminal:
+        natural = Measurement.get(console, console.options.update_width(1000), table).maximum
+        if natural > console.width:
+            # Console.print never goes wider than its console, so print through a wider one.
+            console = Console(file=console.file, width=natural, highlight=False)
+    console.print(table)
+
+
+def format_metric(value: float | None, kind: str) -> str:
+    if value is None:
+        return "–"
+    if kind == "count":
+        return str(value)
+    if kind == "seconds":
+        return f"{value:.3f}s"
+    if kind == "signed":
+        return f"{value:+.3f}"
+    return f"{value:.3f}"

@@ -24,11 +24,16 @@ class Passage:
 
 
 def retrieve(
-    question: str, store: Store, embedder: Embedder, k: int, as_of: str | None = None
+    question: str,
+    store: Store,
+    embedder: Embedder,
+    k: int,
+    as_of: str | None = None,
+    since: str | None = None,
 ) -> list[Passage]:
     """The `k` passages closest in meaning to `question`, best first."""
     store.check_embedding_model(embedder.name)
-    hits = store.query(embedder.embed_query(question), k, as_of=as_of)
+    hits = store.query(embedder.embed_query(question), k, as_of=as_of, since=since)
     return [
         Passage(
             rank=rank,

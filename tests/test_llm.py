@@ -1,0 +1,149 @@
+import json
+import re
+
+import pytest
+
+from qa.answering import Assistant
+from qa.generative import GenerativeAnswerer, checked_answer
+from qa.loading import load_articles
+from qa.settings import get_settings
+from tests.conftest import KREMLIN_QUESTION, SEED_ARTICLE, free_port, smollm2_gguf
+from tests.llm_server import SERVED_MODEL, serve_scripted
+
+pytestmark = pytest.mark.llm
+# Asks for a marker outright, so the citation checks below have citations to check.
+CITING_QUESTION = "Quote passage [1] and cite it."
+WRONG_KEY = "sk-wrong-0123456789abcdef"
+
+
+def ask_openai(run, base_url: str, *args: str):
+    return run("ask", *args, "--llm", "openai", "--base-url", base_url, "--model", SERVED_MODEL,
+               "--k", "3")  # fmt: skip
+
+
+def assert_citations_check_out(answer: dict) -> None:
+    article = load_articles([SEED_ARTICLE]).articles[0]
+    for citation in answer["citations"]:
+        assert article.text[citation["start"] : citation["end"]] == citation["quote"]
+    markers = {int(n) for n in re.findall(r"\[(\d+)\]", answer["answer"])}
+    assert markers == {citation["marker"] for citation in answer["citations"]}
+    assert answer["unsupported"] == (not answer["abstained"] and not answer["citations"])
+
+
+def assert_one_line_error(result, *phrases: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    for phrase in phrases:
+        assert phrase in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.server
+def test_openai_provider_answers_from_a_llama_server_with_checked_citations(seeded, llama_server):
+    result = ask_openai(seeded, llama_server, CITING_QUESTION, "--json")
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert (answer["answerer"], answer["model"]) == ("openai", SERVED_MODEL)
+    assert len(answer["passages"]) == 3
+    assert answer["citations"], answer["answer"]
+    assert_citations_check_out(answer)
+
+
+@pytest.mark.server
+def test_base_url_from_the_environment_and_the_byline_name_the_model(
+    seeded, llama_server, monkeypatch
+):
+    monkeypatch.setenv("OPENAI_BASE_URL", llama_server)
+    result = seeded("ask", KREMLIN_QUESTION, "--model", SERVED_MODEL, "--k", "3", "--no-stream")
+    assert result.exit_code == 0, result.output
+    assert f"answered by openai ({SERVED_MODEL})" in result.stdout
+
+
+@pytest.mark.server
+def test_streamed_pieces_are_the_draft_whose_citations_were_checked(seeded, llama_server):
+    settings = get_settings(llm="openai", base_url=llama_server, model=SERVED_MODEL, k=3)
+    assistant = Assistant.open(settings)
+    passages = assistant.retrieve(CITING_QUESTION)
+    pieces: list[str] = []
+    answer = assistant.answerer.answer(CITING_QUESTION, passages, on_token=pieces.append)
+    assert len(pieces) > 1
+    draft = "".join(pieces)
+    assert answer == checked_answer(CITING_QUESTION, draft, passages, "openai", SERVED_MODEL)
+
+
+@pytest.mark.server
+def test_complete_returns_the_reply_to_one_system_and_user_message(llama_server):
+    settings = get_settings(base_url=llama_server, model=SERVED_MODEL)
+    answerer = GenerativeAnswerer.for_provider("openai", settings)
+    reply = answerer.complete("Answer with one word.", "What colour is the sky on a clear day?")
+    assert isinstance(reply, str) and reply.strip()
+
+
+@pytest.mark.server
+def test_wrong_api_key_is_one_line_that_never_shows_the_key(
+    seeded, llama_server_with_key, monkeypatch
+):
+    monkeypatch.setenv("OPENAI_API_KEY", WRONG_KEY)
+    result = ask_openai(seeded, llama_server_with_key, KREMLIN_QUESTION)
+    assert_one_line_error(result, "API key was rejected", "OPENAI_API_KEY")
+    assert WRONG_KEY not in result.output and "secret" not in result.output
+
+
+def test_unreachable_base_url_is_one_line_naming_the_url(seeded):
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    result = ask_openai(seeded, url, KREMLIN_QUESTION)
+    assert_one_line_error(result, "cannot reach", url, "server is running")
+
+
+def test_server_error_is_retried_and_then_answered(seeded, monkeypatch):
+    monkeypatch.setenv("QA_MAX_RETRIES", "2")
+    reply = "The Kremlin said the U.S. must cut its staff by 755 people [1]."
+    with serve_scripted([(503, ""), (200, reply)]) as server:
+        result = ask_openai(seeded, server.url, KREMLIN_QUESTION, "--json")
+    assert result.exit_code == 0, result.output
+    assert len(server.requests) == 2
+    answer = json.loads(result.stdout)
+    assert answer["answer"] == reply
+    assert "755" in answer["citations"][0]["quote"]
+    assert_citations_check_out(answer)
+
+
+@pytest.mark.parametrize(
+    ("status", "attempts", "phrase"),
+    [
+        (429, 3, "rate limited"),
+        (500, 3, "answered HTTP 500"),
+        (404, 1, f"model '{SERVED_MODEL}' or the endpoint was not found"),
+        (400, 1, "refused the request"),
+    ],
+)
+def test_failures_are_retried_only_when_a_retry_can_help(
+    seeded, monkeypatch, status, attempts, phrase
+):
+    monkeypatch.setenv("QA_MAX_RETRIES", "2")
+    monkeypatch.setenv("OPENAI_API_KEY", WRONG_KEY)
+    with serve_scripted([(status, "")]) as server:
+        result = ask_openai(seeded, server.url, KREMLIN_QUESTION)
+    assert len(server.requests) == attempts
+    assert_one_line_error(result, phrase)
+    # The server's message quotes the key; qa must not pass it on.
+    assert WRONG_KEY not in result.output
+
+
+def test_local_provider_answers_in_process_with_checked_citations(seeded):
+    smollm2_gguf()
+    result = seeded("ask", KREMLIN_QUESTION, "--llm", "local", "--k", "3", "--json")
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert (answer["answerer"], answer["model"]) == ("local", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert answer["answer"]
+    assert_citations_check_out(answer)
+
+
+def test_local_provider_with_a_missing_model_file_says_what_to_pass(seeded, tmp_path):
+    smollm2_gguf()
+    missing = tmp_path / "nothing.gguf"
+    result = seeded("ask", KREMLIN_QUESTION, "--llm", "local", "--model", missing)
+    assert result.exit_code == 2
+    assert str(missing) in result.stderr and "GGUF" in result.stderr
