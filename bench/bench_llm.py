@@ -34,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from qa.providers import bundled_gguf
-    from tests.llm_server import SERVED_MODEL, free_port, serve_llama
+    from tests.servers import SERVED_MODEL, free_port, serve_llama
 
     gguf = bundled_gguf()
     if gguf is None:

@@ -338,9 +338,10 @@ def evaluate(
             by=by or [],
             progress=lambda label: progress_bar(err, label),
         )
+        report_json = report.to_json()
         if out:
-            write_report(report.to_json(), out)
-    comparison = compare_reports(previous, report.to_json()) if previous else None
+            write_report(report_json, out)
+    comparison = compare_reports(previous, report_json) if previous else None
     accuracy = report.metrics["overall"]["accuracy"]
     if json_output:
         data = {"metrics": report.metrics, "timings": report.timings}

@@ -23,9 +23,6 @@ KNOWN_FIELDS = {"id", "title", "source", "url", *TEXT_FIELDS, *DATE_FIELDS}
 DATE_HEADER = re.compile(r"\A\s*date\s+(\d{4}-\d{2}-\d{2})\b[ \t]*\n?\s*", re.IGNORECASE)
 ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 TITLE_FALLBACK_CHARS = 90
-NO_TEXT = "no article text (expected a 'text', 'body' or 'content' field)"
-# Marks a record that has a `question` and no text, until its whole file is judged.
-TEST_SET_RECORD = "question without article text"
 
 
 @dataclass(frozen=True)
@@ -192,20 +189,24 @@ def parse_json_articles(path: Path, text: str) -> Iterator[Article | Skipped]:
     A test set for `qa eval` often sits beside its corpus; it is skipped as one file, not as
     one "no article text" per question.
     """
-    items = list(parse_json_records(path, text))
-    if items and all(
-        isinstance(item, Skipped) and item.reason == TEST_SET_RECORD for item in items
-    ):
+    items = list(json_records(path, text))
+    if items and all(isinstance(item, JsonRecord) and is_question(item.data) for item in items):
         yield Skipped(str(path), "a qa eval test set (questions, no article text)")
         return
     for item in items:
-        if isinstance(item, Skipped) and item.reason == TEST_SET_RECORD:
-            yield Skipped(item.location, NO_TEXT)
-        else:
-            yield item
+        yield article_from_record(item) if isinstance(item, JsonRecord) else item
 
 
-def parse_json_records(path: Path, text: str) -> Iterator[Article | Skipped]:
+@dataclass(frozen=True)
+class JsonRecord:
+    """One parsed JSON value, with the id an article from it takes when it has none."""
+
+    data: object
+    default_id: str
+    location: str
+
+
+def json_records(path: Path, text: str) -> Iterator[JsonRecord | Skipped]:
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
@@ -214,7 +215,7 @@ def parse_json_records(path: Path, text: str) -> Iterator[Article | Skipped]:
             return
         records = data if isinstance(data, list) else [data]
         for index, record in enumerate(records, start=1):
-            yield article_from_record(record, path, f"{path.stem}-{index}", f"{path}[{index}]")
+            yield JsonRecord(record, f"{path.stem}-{index}", f"{path}[{index}]")
         return
     for line_number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -225,18 +226,26 @@ def parse_json_records(path: Path, text: str) -> Iterator[Article | Skipped]:
         except json.JSONDecodeError as error:
             yield Skipped(location, f"malformed JSON line: {error.msg}")
             continue
-        yield article_from_record(record, path, f"{path.stem}-{line_number}", location)
+        yield JsonRecord(record, f"{path.stem}-{line_number}", location)
 
 
-def article_from_record(
-    record: object, path: Path, default_id: str, location: str
-) -> Article | Skipped:
+def is_question(data: object) -> bool:
+    """A test-set line: a `question` and no article text."""
+    return isinstance(data, dict) and "question" in data and not record_body(data).strip()
+
+
+def record_body(record: dict) -> str:
+    return next((record[key] for key in TEXT_FIELDS if isinstance(record.get(key), str)), "")
+
+
+def article_from_record(item: JsonRecord) -> Article | Skipped:
     """One article from a JSON object; unknown scalar fields are kept as metadata."""
+    record, location = item.data, item.location
     if not isinstance(record, dict):
         return Skipped(location, "not a JSON object")
-    body = next((record[key] for key in TEXT_FIELDS if isinstance(record.get(key), str)), "")
+    body = record_body(record)
     if not body.strip():
-        return Skipped(location, TEST_SET_RECORD if "question" in record else NO_TEXT)
+        return Skipped(location, "no article text (expected a 'text', 'body' or 'content' field)")
     raw_date = next((record[key] for key in DATE_FIELDS if record.get(key)), None)
     extra = {
         key: value
@@ -245,7 +254,7 @@ def article_from_record(
     }
     title = str(record.get("title") or "").strip()
     return Article(
-        id=str(record.get("id") or default_id),
+        id=str(record.get("id") or item.default_id),
         title=title or fallback_title(body),
         text=body,
         date=normalise_date(str(raw_date) if raw_date else None),

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -10,11 +10,14 @@ from rich.table import Table
 
 from qa.answering import Answer
 from qa.citations import Citation
-from qa.evaluation import Report
 from qa.ingestion import IngestReport, ProgressCallback
-from qa.reports import Comparison
 from qa.retrieval import Passage
 from qa.store import ArticleRecord
+
+if TYPE_CHECKING:
+    # Only `qa eval` renders these; `qa ask` should not import the eval modules to start.
+    from qa.evaluation import Report
+    from qa.reports import Comparison
 
 QUOTE_PREVIEW_CHARS = 300
 
@@ -49,8 +52,12 @@ def render_citations(console: Console, answer: Answer) -> None:
         console.print(citation_line(citation))
         console.print(f"    [italic]“{escape(preview(citation.quote))}”[/]")
     # Said even without citations: which model wrote an unsupported answer matters most.
-    byline = answer.answerer + (f" ({answer.model})" if answer.model else "")
-    console.print(f"\n[dim]answered by {escape(byline)}[/]")
+    console.print(f"\n[dim]answered by {escape(byline(answer.answerer, answer.model))}[/]")
+
+
+def byline(answerer: str, model: str | None) -> str:
+    """Who answered: `openai (gpt-4o-mini)`, or just `extractive`."""
+    return answerer + (f" ({model})" if model else "")
 
 
 def citation_line(citation: Citation) -> str:
@@ -228,8 +235,7 @@ def render_chat_answer(console: Console, answer: Answer, streamed: str) -> None:
     if streamed:
         render_after_stream(console, answer, streamed)
     else:
-        render_answer_text(console, answer)
-        render_citations(console, answer)
+        render_answer(console, answer)
     console.print()
 
 
@@ -293,14 +299,14 @@ EVAL_METRICS = (
 )
 
 
-def render_eval_report(console: Console, report: Report) -> None:
+def render_eval_report(console: Console, report: "Report") -> None:
     """The metrics overall and per group (answerable, type, --by fields), one row a metric."""
     settings, timings = report.settings, report.timings
-    byline = settings["answerer"] + (f" ({settings['model']})" if settings["model"] else "")
     ingest = timings["ingest_seconds"]
     console.print(
         f"[bold]{escape(report.test_set['path'])}[/]: {report.test_set['evaluated']} questions, "
-        f"{escape(byline)}, k={settings['k']}, {escape(settings['embedding_model'])}, "
+        f"{escape(byline(settings['answerer'], settings['model']))}, k={settings['k']}, "
+        f"{escape(settings['embedding_model'])}, "
         f"{settings['corpus']['articles']} articles"
         + (f"; ingest {ingest:.1f}s" if ingest is not None else "")
         + f"; questions {timings['questions_seconds']:.1f}s",
@@ -324,7 +330,7 @@ def render_eval_report(console: Console, report: Report) -> None:
     print_unsqueezed(console, table)
 
 
-def render_comparison(console: Console, comparison: Comparison) -> None:
+def render_comparison(console: Console, comparison: "Comparison") -> None:
     """The overall metrics that changed against an earlier report, and the flipped questions."""
     console.print()
     if not comparison.changed and comparison.scores_unchanged:

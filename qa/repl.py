@@ -11,6 +11,7 @@ from rich.markup import escape
 from qa.chat import COMMANDS, Chat, Excerpt, Help, Leave, Notice, Sources, is_command
 from qa.errors import QAError
 from qa.rendering import (
+    byline,
     render_chat_answer,
     render_chat_help,
     render_chat_welcome,
@@ -170,4 +171,4 @@ def toolbar(chat: Chat) -> str:
 
 
 def answerer_label(answerer: Any) -> str:
-    return answerer.name + (f" ({answerer.model})" if getattr(answerer, "model", None) else "")
+    return byline(answerer.name, answerer.model)

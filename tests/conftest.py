@@ -1,17 +1,12 @@
 import importlib.util
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from qa.cli import app
-from tests.llm_server import free_port
+from tests.servers import free_port, serve_chroma, serve_llama
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -50,43 +45,11 @@ def seeded(run):
     return run
 
 
-def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited early with code {process.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"server did not listen on port {port} within {seconds}s")
-
-
-def venv_tool(name: str) -> str:
-    found = Path(sys.executable).parent / name
-    return str(found) if found.exists() else (shutil.which(name) or name)
-
-
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory):
     """A real Chroma server (`chroma run`) on 127.0.0.1 and a free port."""
-    port = free_port()
-    data = tmp_path_factory.mktemp("chroma-server")
-    log = open(data / "server.log", "w")  # noqa: SIM115 - closed at teardown
-    process = subprocess.Popen(
-        [venv_tool("chroma"), "run", "--path", str(data / "db"), "--host", "127.0.0.1",
-         "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-    )  # fmt: skip
-    try:
-        wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+    with serve_chroma(tmp_path_factory.mktemp("chroma-server"), free_port()) as url:
+        yield url
 
 
 def smollm2_gguf() -> Path:
@@ -102,8 +65,6 @@ def smollm2_gguf() -> Path:
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory):
     """llama.cpp's OpenAI-compatible server with SmolLM2 on loopback: its /v1 base URL."""
-    from tests.llm_server import serve_llama
-
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     with serve_llama(smollm2_gguf(), free_port(), log) as base_url:
         yield base_url
@@ -112,8 +73,6 @@ def llama_server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def llama_server_with_key(tmp_path_factory):
     """The same server, accepting only the API key `secret`."""
-    from tests.llm_server import serve_llama
-
     log = tmp_path_factory.mktemp("llama-server-key") / "server.log"
     with serve_llama(smollm2_gguf(), free_port(), log, "--api_key", "secret") as base_url:
         yield base_url

@@ -12,7 +12,7 @@ from qa.chat import MEMORY_TURNS, Chat
 from qa.condense import Turn, condense_prompt, condense_with_rules, needs_context
 from qa.repl import interact, read_lines
 from qa.settings import get_settings
-from tests.conftest import free_port
+from tests.servers import free_port
 
 SPECIAL_REPRESENTATIVE = "Who is the U.S. special representative for Ukraine?"
 WHEN_MOSCOW = "Lavrov didn't say when Volker, a former NATO ambassador, would go to Moscow."

@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from tests.conftest import KREMLIN_QUESTION, SEEDS, free_port
+from tests.conftest import KREMLIN_QUESTION, SEEDS
+from tests.servers import free_port
 
 pytestmark = pytest.mark.server
 

@@ -7,8 +7,8 @@ from qa.answering import Assistant
 from qa.generative import GenerativeAnswerer, checked_answer
 from qa.loading import load_articles
 from qa.settings import get_settings
-from tests.conftest import KREMLIN_QUESTION, SEED_ARTICLE, free_port, smollm2_gguf
-from tests.llm_server import SERVED_MODEL, serve_scripted
+from tests.conftest import KREMLIN_QUESTION, SEED_ARTICLE, smollm2_gguf
+from tests.servers import SERVED_MODEL, free_port, serve_scripted
 
 pytestmark = pytest.mark.llm
 # Asks for a marker outright, so the citation checks below have citations to check.

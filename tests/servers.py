@@ -1,6 +1,8 @@
-"""OpenAI-compatible servers on loopback: llama.cpp's real one, and one that replies as scripted."""
+"""Servers on loopback for tests: Chroma, llama.cpp's OpenAI-compatible one, a scripted one."""
 
 import json
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -8,7 +10,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,40 +26,67 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_llama(gguf: Path, port: int, log_path: Path, *options: str) -> Iterator[str]:
-    """`python -m llama_cpp.server` with `gguf` on 127.0.0.1:`port`; yields its /v1 base URL."""
-    log = open(log_path, "w")  # noqa: SIM115 - closed when the server stops
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
-         "--model_alias", SERVED_MODEL, "--host", "127.0.0.1", "--port", str(port),
-         "--n_ctx", "4096", *options],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base_url = f"http://127.0.0.1:{port}/v1"
+def running(
+    command: list[str], log_path: Path, ready: Callable[[], bool], seconds: float, env=None
+) -> Iterator[None]:
+    """`command` in the background, its output in `log_path`, from when `ready()` until exit."""
+    log = open(log_path, "w")  # noqa: SIM115 - closed when the process stops
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
-        wait_until_answering(base_url + "/models", process, log_path)
-        yield base_url
+        deadline = time.monotonic() + seconds
+        while not ready():
+            if process.poll() is not None:
+                raise RuntimeError(f"{command[:3]} exited: {log_path.read_text()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{command[:3]} was not ready within {seconds}s")
+            time.sleep(0.3)
+        yield
     finally:
         process.terminate()
         process.wait(timeout=30)
         log.close()
 
 
-def wait_until_answering(url: str, process: subprocess.Popen, log_path: Path) -> None:
-    """Until `url` gives any HTTP reply (a 401 from a server that wants a key counts)."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"llama_cpp.server exited: {log_path.read_text()[-2000:]}")
-        try:
-            urllib.request.urlopen(url, timeout=5).close()
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"llama_cpp.server did not answer at {url}")
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def answers_http(url: str) -> bool:
+    """Whether `url` gives any HTTP reply (a 401 from a server that wants a key counts)."""
+    try:
+        urllib.request.urlopen(url, timeout=5).close()
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+@contextmanager
+def serve_llama(gguf: Path, port: int, log_path: Path, *options: str) -> Iterator[str]:
+    """`python -m llama_cpp.server` with `gguf` on 127.0.0.1:`port`; yields its /v1 base URL."""
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
+               "--model_alias", SERVED_MODEL, "--host", "127.0.0.1", "--port", str(port),
+               "--n_ctx", "4096", *options]  # fmt: skip
+    base_url = f"http://127.0.0.1:{port}/v1"
+    with running(command, log_path, lambda: answers_http(base_url + "/models"), seconds=120):
+        yield base_url
+
+
+@contextmanager
+def serve_chroma(data: Path, port: int) -> Iterator[str]:
+    """`chroma run` storing in `data` on 127.0.0.1:`port`; yields its URL."""
+    command = [venv_tool("chroma"), "run", "--path", str(data / "db"), "--host", "127.0.0.1",
+               "--port", str(port)]  # fmt: skip
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+    with running(command, data / "server.log", lambda: port_open(port), seconds=60, env=env):
+        yield f"http://127.0.0.1:{port}"
+
+
+def venv_tool(name: str) -> str:
+    found = Path(sys.executable).parent / name
+    return str(found) if found.exists() else (shutil.which(name) or name)
 
 
 @dataclass
