@@ -1,7 +1,7 @@
 """Time to first token and total time of `qa ask` with each answerer, on one seed question.
 
 Answerers: extractive (the baseline, measured in the same run), `local` (the bundled
-SmolLM2-135M GGUF run in this process) and `openai` against llama.cpp's OpenAI-compatible
+SmolLM2-135M GGUF run in a child process of qa) and `openai` against llama.cpp's OpenAI-compatible
 server started here on 127.0.0.1 with the same GGUF. Each answerer is asked once cold (model
 loading included) and then `--repeats` times warm. Times run from the call to `Assistant.ask`
 (retrieval included) to the first streamed token and to the checked answer.

@@ -17,8 +17,6 @@ SYSTEM_TEMPLATE = "system.txt"
 ANSWER_TEMPLATE = "answer.txt"
 # Answers are one to three sentences; the cap keeps a rambling model from running on.
 MAX_ANSWER_TOKENS = 300
-# Room for k=5 passages of 800 characters, the instructions and the answer.
-LOCAL_CONTEXT_TOKENS = 4096
 # What llama.cpp's server uses by default; without it small models loop on a phrase.
 LOCAL_REPEAT_PENALTY = 1.1
 # An article must not be able to close its own passage and speak as the prompt.
@@ -206,52 +204,29 @@ class OpenAIChat:
 
 
 class LocalChat:
-    """A GGUF model run in this process by llama-cpp-python."""
+    """A GGUF model run by llama-cpp-python in a child process of qa."""
 
     provider = "local"
 
     def __init__(self, settings: Settings) -> None:
+        from qa.local_model import LocalModel
         from qa.providers import local_model_path
 
-        self.path = local_model_path(settings)
-        self.model = self.path.name
+        path = local_model_path(settings)
+        self.model = path.name
         self.temperature = settings.temperature
+        self.runner = LocalModel(path)
 
     def reply(self, messages: Messages) -> str:
-        result = self._complete(messages, stream=False)
-        return result["choices"][0]["message"]["content"] or ""
+        return "".join(self.stream(messages))
 
     def stream(self, messages: Messages) -> Iterator[str]:
-        for chunk in self._complete(messages, stream=True):
-            if text := chunk["choices"][0]["delta"].get("content"):
-                yield text
-
-    def _complete(self, messages: Messages, stream: bool):
-        return load_llama(str(self.path)).create_chat_completion(
-            messages=messages,
+        return self.runner.complete(
+            messages,
             max_tokens=MAX_ANSWER_TOKENS,
             temperature=self.temperature,
             repeat_penalty=LOCAL_REPEAT_PENALTY,
-            stream=stream,
         )
-
-
-@lru_cache(maxsize=1)
-def load_llama(path: str):
-    """The model at `path`, loaded once per process (loading takes seconds for large models)."""
-    try:
-        from llama_cpp import Llama
-    except (ImportError, OSError) as error:
-        raise LLMError(
-            f"local: llama-cpp-python cannot be imported ({error}).",
-            'Reinstall it with: pip install -e ".[local]"',
-        ) from error
-    try:
-        return Llama(model_path=path, n_ctx=LOCAL_CONTEXT_TOKENS, verbose=False)
-    except ValueError as error:
-        raise LLMError(
-            f"local: cannot load the model {path!r}.", "Check that it is a GGUF file."
-        ) from error
 
 
 def text_of(content: str | list) -> str:

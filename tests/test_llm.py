@@ -1,9 +1,17 @@
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
 from qa.answering import Assistant
+from qa.errors import LLMError
 from qa.generative import GenerativeAnswerer, checked_answer
 from qa.loading import load_articles
 from qa.settings import get_settings
@@ -131,7 +139,7 @@ def test_failures_are_retried_only_when_a_retry_can_help(
     assert WRONG_KEY not in result.output
 
 
-def test_local_provider_answers_in_process_with_checked_citations(seeded):
+def test_local_provider_answers_with_checked_citations(seeded):
     smollm2_gguf()
     result = seeded("ask", KREMLIN_QUESTION, "--llm", "local", "--k", "3", "--json")
     assert result.exit_code == 0, result.output
@@ -147,3 +155,79 @@ def test_local_provider_with_a_missing_model_file_says_what_to_pass(seeded, tmp_
     result = seeded("ask", KREMLIN_QUESTION, "--llm", "local", "--model", missing)
     assert result.exit_code == 2
     assert str(missing) in result.stderr and "GGUF" in result.stderr
+
+
+def test_llama_cpp_decodes_a_multi_token_prompt(tmp_path):
+    # The first multi-token decode is where a build for the wrong CPU crashes; a crash here
+    # must fail this test, not the whole suite, so it runs in its own process.
+    script = (
+        "import sys; from llama_cpp import Llama; "
+        "llm = Llama(model_path=sys.argv[1], verbose=False); "
+        "print(llm('Hello there, how', max_tokens=8)['choices'][0]['text'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(smollm2_gguf())], capture_output=True, text=True
+    )
+    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr[-2000:]}"
+    assert result.stdout.strip()
+
+
+def test_local_model_keeps_answering_follow_up_questions_in_one_process(seeded):
+    smollm2_gguf()
+    assistant = Assistant.open(get_settings(llm="local", k=2))
+    first = assistant.ask(KREMLIN_QUESTION)
+    process = assistant.answerer.chat.runner.process
+    second = assistant.ask("Who is Kurt Volker?")
+    assert first.text and second.text
+    assert assistant.answerer.chat.runner.process is process
+
+
+def test_a_crashing_model_process_is_an_error_naming_the_portable_build(seeded):
+    smollm2_gguf()
+    assistant = Assistant.open(get_settings(llm="local", k=2))
+    runner = assistant.answerer.chat.runner
+
+    def crash_on_first_piece(piece: str) -> None:
+        os.kill(runner.process.pid, signal.SIGSEGV)
+
+    passages = assistant.retrieve(KREMLIN_QUESTION)
+    with pytest.raises(LLMError) as caught:
+        assistant.answerer.answer(KREMLIN_QUESTION, passages, on_token=crash_on_first_piece)
+    assert "crashed (SIGSEGV)" in str(caught.value)
+    assert "GGML_NATIVE=OFF" in str(caught.value)
+    # The next question starts a new model process and is answered.
+    assert assistant.ask(KREMLIN_QUESTION).text
+    runner.stop()
+
+
+def test_qa_ask_reports_a_model_process_crash_in_one_line(seeded):
+    smollm2_gguf()
+    running = model_processes()
+    killer = threading.Thread(target=segfault_first_model_process, args=(running,), daemon=True)
+    killer.start()
+    result = seeded("ask", KREMLIN_QUESTION, "--llm", "local", "--k", "2")
+    killer.join()
+    assert_one_line_error(result, "model process crashed (SIGSEGV)", "GGML_NATIVE=OFF")
+
+
+def segfault_first_model_process(running: set[int], seconds: float = 60.0) -> None:
+    """Send SIGSEGV to the first new model process that this test process starts."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for pid in model_processes() - running:
+            os.kill(pid, signal.SIGSEGV)
+            return
+        time.sleep(0.01)
+
+
+def model_processes() -> set[int]:
+    """Children of this process that run qa.local_model."""
+    found = set()
+    for children in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        for pid in children.read_text().split():
+            try:
+                if b"qa.local_model" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.add(int(pid))
+            except FileNotFoundError:
+                pass
+    return found
