@@ -66,7 +66,7 @@ def phase_encode_only(args: argparse.Namespace) -> dict:
     from qa.loading import load_articles
 
     settings = settings_for(args.home)
-    chunking = ChunkSettings(settings.chunk_size, settings.chunk_overlap)
+    chunking = ChunkSettings.of(settings)
     texts = [
         chunk.text
         for article in load_articles([args.corpus]).articles
@@ -88,7 +88,7 @@ def phase_ingest(args: argparse.Namespace) -> dict:
     settings = settings_for(args.home)
     embedder = get_embedder(settings)
     load_local_model(settings.embedding_model_name)  # model load is not ingest work
-    chunking = ChunkSettings(settings.chunk_size, settings.chunk_overlap)
+    chunking = ChunkSettings.of(settings)
     store = Store.open(settings)
     first = ingest([args.corpus], store, embedder, chunking)
     again = ingest([args.corpus], store, embedder, chunking)

@@ -6,7 +6,7 @@ from typing import Protocol
 
 from qa.citations import Citation
 from qa.embeddings import Embedder, get_embedder
-from qa.retrieval import Passage, retrieve
+from qa.retrieval import Passage, Retriever
 from qa.settings import Settings
 from qa.store import Store
 
@@ -67,13 +67,15 @@ class Assistant:
     store: Store
     embedder: Embedder
     answerer: Answerer
+    retriever: Retriever
 
     @classmethod
     def open(cls, settings: Settings) -> "Assistant":
         store = Store.open(settings, create=False)
         embedder = get_embedder(settings)
         store.check_embedding_model(embedder.name)
-        return cls(settings, store, embedder, get_answerer(settings, embedder))
+        retriever = Retriever(store, embedder, settings.retrieval)
+        return cls(settings, store, embedder, get_answerer(settings, embedder), retriever)
 
     def retrieve(
         self,
@@ -82,9 +84,7 @@ class Assistant:
         as_of: str | None = None,
         since: str | None = None,
     ) -> list[Passage]:
-        return retrieve(
-            question, self.store, self.embedder, k or self.settings.k, as_of=as_of, since=since
-        )
+        return self.retriever.retrieve(question, k or self.settings.k, as_of=as_of, since=since)
 
     def ask(
         self,

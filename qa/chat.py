@@ -76,15 +76,15 @@ class Chat:
         self.turns: deque[Turn] = deque(maxlen=memory)
 
     def load_models(self) -> None:
-        """Load the local embedding model before the first question.
+        """Load the local embedding model and the keyword index before the first question.
 
-        A Ctrl-C during its first import would leave torch half-imported and every later
+        A Ctrl-C during a first import can leave a module half-imported and every later
         question failing; at startup it just ends the program.
         """
-        from qa.embeddings import LocalEmbedder, load_local_model
-
-        if isinstance(self.assistant.embedder, LocalEmbedder):
-            load_local_model(self.assistant.embedder.name)
+        if self.assistant.settings.embeddings == "local":
+            self.assistant.embedder.embed_query("warm-up")
+        if self.assistant.retriever.mode != "dense":
+            self.assistant.retriever.keyword_index()
 
     def ask(
         self,

@@ -5,15 +5,37 @@ from dataclasses import dataclass
 
 from qa.loading import Article
 from qa.sentences import Span, split_sentences
+from qa.settings import Settings
 
 
 @dataclass(frozen=True)
 class ChunkSettings:
+    """How articles are cut, and whether each chunk is embedded under its title and date."""
+
     size: int
     overlap: int
+    header: bool = True
 
-    def as_metadata(self) -> dict[str, int]:
-        return {"chunk_size": self.size, "chunk_overlap": self.overlap}
+    @classmethod
+    def of(cls, settings: Settings) -> "ChunkSettings":
+        return cls(settings.chunk_size, settings.chunk_overlap, settings.chunk_header)
+
+    def as_metadata(self) -> dict[str, int | bool]:
+        return {
+            "chunk_size": self.size,
+            "chunk_overlap": self.overlap,
+            "chunk_header": self.header,
+        }
+
+    def embedding_text(self, article: Article, chunk: "Chunk") -> str:
+        """What the embedding model sees: the chunk under its article's title and date.
+
+        A passage alone often lacks the words that say what story it is from; the stored
+        text and its offsets stay exactly the article's.
+        """
+        if not self.header:
+            return chunk.text
+        return f"{article.title} ({article.date or 'undated'})\n{chunk.text}"
 
 
 @dataclass(frozen=True)
@@ -29,18 +51,20 @@ class Chunk:
 
 
 def chunk_article(article: Article, settings: ChunkSettings) -> list[Chunk]:
-    """Chunks of whole sentences up to `settings.size` chars, sharing about `overlap` chars."""
-    pieces = _pieces(article.text, split_sentences(article.text), settings.size)
-    windows: list[tuple[int, int]] = []
-    first = 0
-    while first < len(pieces):
-        last = first
-        while last + 1 < len(pieces) and pieces[last + 1][1] - pieces[first][0] <= settings.size:
-            last += 1
-        windows.append((pieces[first][0], pieces[last][1]))
-        if last == len(pieces) - 1:
-            break
-        first = _next_first(pieces, first, last, settings.overlap)
+    """Chunks of whole paragraphs up to `settings.size` chars, sharing up to `overlap` chars.
+
+    A paragraph that fits in a chunk is never split, so it can be quoted whole and its
+    opening, which usually names its subject, stays with it. Longer paragraphs are cut into
+    overlapping runs of whole sentences.
+    """
+    units = [
+        window
+        for paragraph in _paragraphs(article.text, split_sentences(article.text))
+        for window in _sentence_windows(
+            _pieces(article.text, paragraph, settings.size), settings.size, settings.overlap
+        )
+    ]
+    windows = _pack(units, settings.size, settings.overlap)
     prefix = chunk_id_prefix(article, settings)
     return [
         Chunk(f"{prefix}:{index:04d}", article.id, index, start, end, article.text[start:end])
@@ -54,10 +78,60 @@ def chunk_id_prefix(article: Article, settings: ChunkSettings) -> str:
     return f"{article.id}:{digest.hexdigest()[:12]}"
 
 
-def _next_first(pieces: list[tuple[int, int]], first: int, last: int, overlap: int) -> int:
-    """Start the next chunk far enough back that at least `overlap` chars repeat.
+def _paragraphs(text: str, sentences: list[Span]) -> list[list[Span]]:
+    """Sentences grouped by paragraph: a line break between two sentences starts a new one."""
+    paragraphs: list[list[Span]] = []
+    for sentence in sentences:
+        if paragraphs and "\n" not in text[paragraphs[-1][-1].end : sentence.start]:
+            paragraphs[-1].append(sentence)
+        else:
+            paragraphs.append([sentence])
+    return paragraphs
 
-    Never as far back as `first`, so every chunk moves forward.
+
+def _sentence_windows(
+    pieces: list[tuple[int, int]], size: int, overlap: int
+) -> list[tuple[int, int]]:
+    """Runs of whole pieces up to `size` chars; each next run repeats at least `overlap` chars.
+
+    A paragraph that fits gives a single run, itself.
+    """
+    windows: list[tuple[int, int]] = []
+    first = 0
+    while first < len(pieces):
+        last = first
+        while last + 1 < len(pieces) and pieces[last + 1][1] - pieces[first][0] <= size:
+            last += 1
+        windows.append((pieces[first][0], pieces[last][1]))
+        if last == len(pieces) - 1:
+            break
+        first = _next_first(pieces, first, last, overlap)
+    return windows
+
+
+def _pack(units: list[tuple[int, int]], size: int, overlap: int) -> list[tuple[int, int]]:
+    """Consecutive units merged up to `size` chars; the next chunk repeats the trailing units
+    that fit in `overlap` chars, so a unit is never cut."""
+    chunks: list[tuple[int, int]] = []
+    first = 0
+    while first < len(units):
+        last = first
+        while last + 1 < len(units) and units[last + 1][1] - units[first][0] <= size:
+            last += 1
+        chunks.append((units[first][0], units[last][1]))
+        if last == len(units) - 1:
+            break
+        following = last + 1
+        while following - 1 > first and units[last][1] - units[following - 1][0] <= overlap:
+            following -= 1
+        first = following
+    return chunks
+
+
+def _next_first(pieces: list[tuple[int, int]], first: int, last: int, overlap: int) -> int:
+    """Start the next run far enough back that at least `overlap` chars repeat.
+
+    Never as far back as `first`, so every run moves forward.
     """
     start = last + 1
     while overlap > 0 and start - 1 > first:

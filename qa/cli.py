@@ -45,6 +45,14 @@ Model = Annotated[
     str | None,
     typer.Option("--model", "-m", help="Chat model name or GGUF path. \\[env: QA_MODEL]"),
 ]
+Retrieval = Annotated[
+    str | None,
+    typer.Option(
+        "--retrieval",
+        help="Search: hybrid (meaning and keywords), dense or keyword. \\[env: QA_RETRIEVAL]",
+        show_default=False,
+    ),
+]
 BaseUrl = Annotated[
     str | None,
     typer.Option("--base-url", help="OpenAI-compatible server URL. \\[env: OPENAI_BASE_URL]"),
@@ -117,7 +125,7 @@ def ingest(
     with user_errors():
         settings = settings_from(home=home, collection=collection, chroma_url=chroma_url)
         store = Store.open(settings)
-        chunking = ChunkSettings(settings.chunk_size, settings.chunk_overlap)
+        chunking = ChunkSettings.of(settings)
         try:
             with progress_bar(err, "Embedding") as progress:
                 report = run_ingest(paths, store, get_embedder(settings), chunking, progress)
@@ -134,6 +142,7 @@ def ingest(
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in quotes.")],
     k: K = None,
+    retrieval: Retrieval = None,
     as_of: Annotated[
         str | None,
         typer.Option("--as-of", help="Only use articles published on or before this YYYY-MM-DD."),
@@ -161,6 +170,7 @@ def ask(
             collection=collection,
             chroma_url=chroma_url,
             k=k,
+            retrieval=retrieval,
             llm=llm,
             model=model,
             base_url=base_url,
@@ -246,6 +256,7 @@ def parse_date_option(value: str | None) -> str | None:
 @app.command()
 def chat(
     k: K = None,
+    retrieval: Retrieval = None,
     llm: Llm = None,
     model: Model = None,
     base_url: BaseUrl = None,
@@ -265,6 +276,7 @@ def chat(
             collection=collection,
             chroma_url=chroma_url,
             k=k,
+            retrieval=retrieval,
             llm=llm,
             model=model,
             base_url=base_url,
@@ -285,6 +297,7 @@ def evaluate(
         ),
     ] = None,
     k: K = None,
+    retrieval: Retrieval = None,
     llm: Llm = None,
     model: Model = None,
     base_url: BaseUrl = None,
@@ -325,6 +338,7 @@ def evaluate(
             collection=collection,
             chroma_url=chroma_url,
             k=k,
+            retrieval=retrieval,
             llm=llm,
             model=model,
             base_url=base_url,

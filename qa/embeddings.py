@@ -1,4 +1,4 @@
-"""Text embeddings: the bundled all-MiniLM-L6-v2 (offline) or OpenAI's API."""
+"""Text embeddings: the bundled all-MiniLM-L6-v2 (offline; ONNX Runtime or torch) or OpenAI."""
 
 import os
 from collections.abc import Callable, Sequence
@@ -28,11 +28,21 @@ def get_embedder(settings: Settings) -> Embedder:
     """The embedder the settings ask for."""
     if settings.embeddings == "openai":
         return OpenAIEmbedder(settings)
-    return LocalEmbedder(settings.embedding_model_name)
+    if settings.embedding_backend == "torch":
+        return LocalEmbedder(settings.embedding_model_name)
+    from qa.onnx_embedder import OnnxEmbedder
+
+    # A cache of derived files belongs with qa's other state: it follows QA_HOME (tests, several
+    # installs) and is writable, unlike site-packages, even when the store is a Chroma server.
+    return OnnxEmbedder(settings.embedding_model_name, settings.data_dir / "models")
 
 
 class LocalEmbedder:
-    """A sentence-transformers model loaded from an installed package, never from a hub."""
+    """A sentence-transformers model on torch, loaded from an installed package, never a hub.
+
+    The same vectors as `qa.onnx_embedder.OnnxEmbedder`, which is the default because it starts
+    without importing torch; this one is the fallback (QA_EMBEDDING_BACKEND=torch).
+    """
 
     def __init__(self, name: str) -> None:
         self.name = name

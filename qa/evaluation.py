@@ -266,7 +266,7 @@ def ingest_corpus(
     files = [path for path in iter_article_files(corpus) if path.resolve() != test_set]
     if not files:
         raise InputError(f"No article files in {', '.join(map(str, corpus))}.")
-    chunking = ChunkSettings(settings.chunk_size, settings.chunk_overlap)
+    chunking = ChunkSettings.of(settings)
     return ingest(files, Store.open(settings), get_embedder(settings), chunking, progress)
 
 
@@ -283,8 +283,10 @@ def describe_run(assistant: Assistant, corpus: Sequence[Path], temporary: bool) 
         "temperature": settings.temperature,
         "embedding_model": assistant.embedder.name,
         "k": settings.k,
+        "retrieval": settings.retrieval,
         "chunk_size": recorded.get("chunk_size"),
         "chunk_overlap": recorded.get("chunk_overlap"),
+        "chunk_header": recorded.get("chunk_header"),
         "collection": None if temporary else settings.collection,
         "store": "temporary" if temporary else (settings.chroma_url or "embedded"),
         "corpus": {

@@ -2,12 +2,14 @@
 
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.chunking import Chunk, ChunkSettings, chunk_article
 from qa.embeddings import Embedder
 from qa.errors import InputError
+from qa.keyword_index import refresh_keyword_index
 from qa.loading import Article, Skipped, load_articles
 from qa.store import Store
 
@@ -67,16 +69,30 @@ def ingest(
     done = 0
     if progress:
         progress(done, total)
-    for group in _groups(pending):
-        vectors = embedder.embed_documents([chunk.text for _, chunks in group for chunk in chunks])
-        for article, chunks in group:
-            store.write_article(article, chunks, vectors[: len(chunks)])
-            vectors = vectors[len(chunks) :]
-            (report.updated if article.id in known else report.added).append(article.id)
-            report.chunks_embedded += len(chunks)
-            done += len(chunks)
-        if progress:
-            progress(done, total)
+    # Chroma writes one group while the model embeds the next; `pending_write` is waited for
+    # before the next write, so writes stay in order and a failure stops the ingest.
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        pending_write: Future | None = None
+        for group in _groups(pending):
+            texts = [chunking.embedding_text(a, chunk) for a, chunks in group for chunk in chunks]
+            vectors = embedder.embed_documents(texts)
+            batch = []
+            for article, chunks in group:
+                batch.append((article, chunks, vectors[: len(chunks)]))
+                vectors = vectors[len(chunks) :]
+            if pending_write is not None:
+                pending_write.result()
+            pending_write = writer.submit(store.write_articles, batch)
+            for article, chunks in group:
+                (report.updated if article.id in known else report.added).append(article.id)
+                report.chunks_embedded += len(chunks)
+                done += len(chunks)
+            if progress:
+                progress(done, total)
+        if pending_write is not None:
+            pending_write.result()
+    # Built now, so the first question after an ingest does not wait for it.
+    refresh_keyword_index(store)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -31,7 +31,8 @@ def stderr_console() -> Console:
 
 
 def render_error(console: Console, message: str) -> None:
-    console.print(f"[bold red]Error:[/] {escape(message)}")
+    # One line whatever the width: a script reading the first line gets the whole message.
+    console.print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=True)
 
 
 def render_answer_text(console: Console, answer: Answer) -> None:
@@ -51,6 +52,8 @@ def render_citations(console: Console, answer: Answer) -> None:
     for citation in answer.citations:
         console.print(citation_line(citation))
         console.print(f"    [italic]“{escape(preview(citation.quote))}”[/]")
+        if citation.passage.also_in:
+            console.print(f"    [dim]also in {escape(copies_line(citation.passage))}[/]")
     # Said even without citations: which model wrote an unsupported answer matters most.
     console.print(f"\n[dim]answered by {escape(byline(answer.answerer, answer.model))}[/]")
 
@@ -72,6 +75,11 @@ def citation_line(citation: Citation) -> str:
         if part
     )
     return f"[bold cyan][{citation.marker}][/] [bold]{escape(passage.title)}[/] [dim]{details}[/]"
+
+
+def copies_line(passage: Passage) -> str:
+    """The other articles carrying the same story: `id (date), …`."""
+    return ", ".join(f"{copy.article_id} ({copy.date or 'undated'})" for copy in passage.also_in)
 
 
 def render_answer(console: Console, answer: Answer) -> None:
@@ -117,6 +125,7 @@ def citation_to_json(citation: Citation) -> dict[str, Any]:
         "quote": citation.quote,
         "start": citation.start,
         "end": citation.end,
+        "also_in": copies_to_json(passage),
     }
 
 
@@ -131,7 +140,15 @@ def passage_to_json(passage: Passage) -> dict[str, Any]:
         "text": passage.text,
         "start": passage.start,
         "end": passage.end,
+        "also_in": copies_to_json(passage),
     }
+
+
+def copies_to_json(passage: Passage) -> list[dict[str, Any]]:
+    return [
+        {"article_id": c.article_id, "title": c.title, "date": c.date, "url": c.url}
+        for c in passage.also_in
+    ]
 
 
 def render_ingest_report(console: Console, report: IngestReport) -> None:

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDING_MODELS = {
@@ -31,11 +31,25 @@ class Settings(BaseSettings):
     embedding_model: str | None = Field(
         default=None, description="Embedding model name (default depends on the provider)."
     )
-    chunk_size: int = Field(default=800, ge=100, description="Target chunk length in characters.")
+    embedding_backend: Literal["onnx", "torch"] = Field(
+        default="onnx",
+        description=(
+            "How the local model runs: onnx (ONNX Runtime; exported once into the data dir, "
+            "then no torch) or torch (sentence-transformers)."
+        ),
+    )
+    chunk_size: int = Field(default=1000, ge=100, description="Longest chunk, in characters.")
     chunk_overlap: int = Field(
-        default=150, ge=0, description="Characters of context repeated between chunks."
+        default=200, ge=0, description="Characters of context repeated between chunks, at most."
+    )
+    chunk_header: bool = Field(
+        default=True, description="Embed each chunk under its article's title and date."
     )
     k: int = Field(default=5, ge=1, le=100, description="Passages retrieved per question.")
+    retrieval: Literal["hybrid", "dense", "keyword"] = Field(
+        default="hybrid",
+        description="Search by meaning and keywords fused (hybrid), or by one of them alone.",
+    )
     llm: Literal["auto", "extractive", "openai", "local"] = Field(
         default="auto",
         description="Answerer: auto = openai when a key or base URL is set, else extractive.",
@@ -50,6 +64,15 @@ class Settings(BaseSettings):
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="Sampling temperature.")
     timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for a server reply.")
     max_retries: int = Field(default=2, ge=0, description="Retries for transient server errors.")
+
+    @model_validator(mode="after")
+    def overlap_below_size(self) -> "Settings":
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than "
+                f"chunk_size ({self.chunk_size})"
+            )
+        return self
 
     @property
     def data_dir(self) -> Path:

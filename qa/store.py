@@ -1,9 +1,12 @@
 """Chroma store: chunk vectors plus one record per article, embedded or on a server."""
 
+import hashlib
 import re
-from collections.abc import Sequence
+import shutil
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from qa.chunking import Chunk, ChunkSettings
@@ -23,6 +26,9 @@ ARTICLES_SUFFIX = "__articles"
 # and these are never searched, so each gets the same one-dimensional placeholder.
 ARTICLE_VECTOR = [1.0]
 EXTRA_PREFIX = "x_"
+# Reads of the whole collection go in pages, so a server never sends one huge reply.
+PAGE_SIZE = 5000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,38 +44,58 @@ class ArticleRecord:
     chunks: int
 
 
+# An article with its chunks and their vectors, as ingest hands them over.
+ArticleChunks = tuple[Article, Sequence[Chunk], Sequence[Sequence[float]]]
+
+
+@dataclass(frozen=True)
+class IndexedChunk:
+    """What the keyword index needs of a chunk: its id, the text to match and its date."""
+
+    id: str
+    text: str
+    date_number: int | None
+
+
 @dataclass(frozen=True)
 class ChunkHit:
-    """A chunk returned by a vector query, closest first."""
+    """A chunk returned by a query; `distance` is None when it was fetched by id."""
 
     chunk_id: str
     text: str
     metadata: dict[str, Any]
-    distance: float
+    distance: float | None
+    vector: Any = None
 
 
 class Store:
     """One named collection (and its article records) in an embedded or remote Chroma."""
 
-    def __init__(self, client: Any, name: str, location: str) -> None:
+    def __init__(self, client: Any, name: str, location: str, cache_dir: Path) -> None:
         self.client = client
         self.name = name
         self.location = location
+        # Data derived from the collection (the keyword index), kept on this machine.
+        self.cache_dir = cache_dir
+        self._max_batch: int | None = None
 
     @classmethod
     def open(cls, settings: Settings, create: bool = True) -> "Store":
         """Connect to the store the settings name; `create=False` never creates a directory."""
         validate_collection_name(settings.collection)
+        name = settings.collection
         if settings.chroma_url:
-            return cls(http_client(settings.chroma_url), settings.collection, settings.chroma_url)
+            url = settings.chroma_url
+            server = hashlib.sha256(url.encode()).hexdigest()[:12]
+            cache_dir = settings.data_dir / "index" / f"server-{server}" / name
+            return cls(http_client(url), name, url, cache_dir)
         path = settings.data_dir / "chroma"
         if not create and not path.exists():
             raise EmptyCollectionError(
-                f"Nothing has been ingested into collection {settings.collection!r} yet "
-                f"(no store at {path}).",
+                f"Nothing has been ingested into collection {name!r} yet (no store at {path}).",
                 "Run: qa ingest PATH",
             )
-        return cls(persistent_client(path), settings.collection, str(path))
+        return cls(persistent_client(path), name, str(path), settings.data_dir / "index" / name)
 
     def prepare(self, embedding_model: str, chunking: ChunkSettings) -> None:
         """Create the collection for this model and chunking, or check it was built with them."""
@@ -82,14 +108,16 @@ class Store:
             self.client.get_or_create_collection(self.name + ARTICLES_SUFFIX)
             return
         self.check_embedding_model(embedding_model, recorded)
-        differing = {key: recorded.get(key) for key in chunking.as_metadata()} != (
-            chunking.as_metadata()
-        )
+        differing = {
+            key: (recorded.get(key), value)
+            for key, value in chunking.as_metadata().items()
+            if recorded.get(key) != value
+        }
         if differing:
+            was = ", ".join(f"{key}={old}" for key, (old, _) in differing.items())
+            asked = ", ".join(f"{key}={new}" for key, (_, new) in differing.items())
             raise ModelMismatchError(
-                f"Collection {self.name!r} was chunked with size {recorded.get('chunk_size')}, "
-                f"overlap {recorded.get('chunk_overlap')}; this ingest asks for size "
-                f"{chunking.size}, overlap {chunking.overlap}.",
+                f"Collection {self.name!r} was built with {was}; this ingest asks for {asked}.",
                 "Use the recorded settings, another --collection, or `qa reset` first.",
             )
 
@@ -119,34 +147,57 @@ class Store:
     def write_article(
         self, article: Article, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]
     ) -> None:
-        """Add the article's new chunks, then point its record at them, then drop old chunks.
+        """Store one article's chunks and record; see `write_articles`."""
+        self.write_articles([(article, chunks, vectors)])
 
-        Chunk ids carry the content hash, so until the last step the old version stays whole.
+    def write_articles(self, batch: Sequence[ArticleChunks]) -> None:
+        """Write the new chunks, drop the articles' other chunks, then write their records.
+
+        Safe at every instant: a record is written last, so it never claims a version whose
+        chunks are not all in place, and until then the next ingest sees the article as new
+        or changed and writes it again. Chunk ids carry the content hash, so the old version
+        stays whole until its chunks are dropped.
         """
         chunk_collection = self._chunks()
-        self._call(
-            lambda: chunk_collection.upsert(
-                ids=[chunk.id for chunk in chunks],
-                embeddings=[list(vector) for vector in vectors],
-                documents=[chunk.text for chunk in chunks],
-                metadatas=[chunk_metadata(article, chunk) for chunk in chunks],
+        rows = [
+            (chunk.id, [float(x) for x in vector], chunk.text, chunk_metadata(article, chunk))
+            for article, chunks, vectors in batch
+            for chunk, vector in zip(chunks, vectors, strict=True)
+        ]
+        for part in self._slices(rows):
+            ids, embeddings, documents, metadatas = (
+                list(column) for column in zip(*part, strict=True)
+            )
+            self._call(
+                lambda ids=ids, e=embeddings, d=documents, m=metadatas: chunk_collection.upsert(
+                    ids=ids, embeddings=e, documents=d, metadatas=m
+                )
+            )
+        current = {article.id: article.hash for article, _, _ in batch}
+        found = self._call(
+            lambda: chunk_collection.get(
+                where={"article_id": {"$in": list(current)}}, include=["metadatas"]
             )
         )
-        self._call(
-            lambda: self._articles().upsert(
-                ids=[article.id],
-                embeddings=[ARTICLE_VECTOR],
-                documents=[article.text],
-                metadatas=[article_metadata(article, len(chunks))],
+        stale = [
+            id_
+            for id_, meta in zip(found["ids"], found["metadatas"], strict=True)
+            if meta.get("article_hash") != current[meta["article_id"]]
+        ]
+        for part in self._slices(stale):
+            self._call(lambda part=part: chunk_collection.delete(ids=list(part)))
+        records = [
+            (article.id, article.text, article_metadata(article, len(chunks)))
+            for article, chunks, _ in batch
+        ]
+        articles = self._articles()
+        for part in self._slices(records):
+            ids, documents, metadatas = (list(column) for column in zip(*part, strict=True))
+            self._call(
+                lambda ids=ids, d=documents, m=metadatas: articles.upsert(
+                    ids=ids, embeddings=[ARTICLE_VECTOR] * len(ids), documents=d, metadatas=m
+                )
             )
-        )
-        self._call(
-            lambda: chunk_collection.delete(
-                where={
-                    "$and": [{"article_id": article.id}, {"article_hash": {"$ne": article.hash}}]
-                }
-            )
-        )
 
     def query(
         self, vector: Sequence[float], k: int, as_of: str | None = None, since: str | None = None
@@ -163,7 +214,7 @@ class Store:
         where = {"$and": bounds} if len(bounds) == 2 else (bounds[0] if bounds else None)
         result = self._call(
             lambda: self._chunks().query(
-                query_embeddings=[list(vector)],
+                query_embeddings=[[float(x) for x in vector]],
                 n_results=k,
                 where=where,
                 include=["documents", "metadatas", "distances"],
@@ -179,6 +230,49 @@ class Store:
                 strict=True,
             )
         ]
+
+    def chunk_ids(self) -> list[str]:
+        """The id of every chunk in the collection."""
+        return self._call(lambda: self._chunks().get(include=[]))["ids"]
+
+    def indexed_chunks(self) -> Iterator[IndexedChunk]:
+        """Every chunk as the keyword index sees it: title and text, and its date."""
+        collection = self._chunks()
+        offset = 0
+        while True:
+            page = self._call(
+                lambda offset=offset: collection.get(
+                    include=["documents", "metadatas"], limit=PAGE_SIZE, offset=offset
+                )
+            )
+            for id_, text, meta in zip(
+                page["ids"], page["documents"], page["metadatas"], strict=True
+            ):
+                yield IndexedChunk(id_, f"{meta.get('title', '')}\n{text}", meta.get("date_number"))
+            if len(page["ids"]) < PAGE_SIZE:
+                return
+            offset += PAGE_SIZE
+
+    def chunks(self, chunk_ids: Sequence[str]) -> list[ChunkHit]:
+        """The chunks with these ids, with their vectors, in the order asked."""
+        if not chunk_ids:
+            return []
+        found = self._call(
+            lambda: self._chunks().get(
+                ids=list(chunk_ids), include=["documents", "metadatas", "embeddings"]
+            )
+        )
+        hits = {
+            id_: ChunkHit(id_, doc, meta, None, vector)
+            for id_, doc, meta, vector in zip(
+                found["ids"],
+                found["documents"],
+                found["metadatas"],
+                found["embeddings"],
+                strict=True,
+            )
+        }
+        return [hits[id_] for id_ in chunk_ids if id_ in hits]
 
     def articles(self) -> list[ArticleRecord]:
         """Every ingested article, newest first."""
@@ -218,6 +312,7 @@ class Store:
         held = len(self.article_hashes())
         for name in (self.name, self.name + ARTICLES_SUFFIX):
             self._call(lambda name=name: self.client.delete_collection(name))
+        shutil.rmtree(self.cache_dir, ignore_errors=True)
         return held
 
     def _metadata(self) -> dict[str, Any] | None:
@@ -246,6 +341,13 @@ class Store:
 
     def _articles(self) -> Any:
         return self._call(lambda: self.client.get_or_create_collection(self.name + ARTICLES_SUFFIX))
+
+    def _slices(self, rows: Sequence[T]) -> Iterator[Sequence[T]]:
+        """`rows` in parts no larger than one Chroma call accepts."""
+        if self._max_batch is None:
+            self._max_batch = self._call(self.client.get_max_batch_size)
+        for start in range(0, len(rows), self._max_batch):
+            yield rows[start : start + self._max_batch]
 
     def _call(self, operation: Any) -> Any:
         """Run a Chroma call, turning transport failures into one clear error."""

@@ -85,7 +85,7 @@ def test_other_chunk_settings_are_refused(run, monkeypatch):
     monkeypatch.setenv("QA_CHUNK_SIZE", "300")
     result = run("ingest", SEEDS)
     assert result.exit_code == 1
-    assert "chunked with size 800" in result.stderr
+    assert "was built with chunk_size=1000; this ingest asks for chunk_size=300" in result.stderr
 
 
 class FailingEmbedder(LocalEmbedder):
@@ -101,7 +101,7 @@ def test_failed_ingest_leaves_the_stored_article_as_it_was(run, tmp_path):
     before = store._chunks().get()["ids"]
     copy.write_text(copy.read_text() + "\nA new closing paragraph.")
     with pytest.raises(RuntimeError):
-        ingest([copy], store, FailingEmbedder("all-MiniLM-L6-v2"), ChunkSettings(800, 150))
+        ingest([copy], store, FailingEmbedder("all-MiniLM-L6-v2"), ChunkSettings(1000, 200))
     assert store._chunks().get()["ids"] == before
     assert store.article_hashes() != {copy.stem: load_articles([copy]).articles[0].hash}
 
@@ -116,3 +116,11 @@ def test_sources_lists_articles_and_reset_empties_the_collection(run):
     assert len(json.loads(run("sources", "--json").stdout)) == 1
     assert run("reset", "--yes").exit_code == 0
     assert json.loads(run("sources", "--json").stdout) == []
+
+
+def test_overlap_not_below_chunk_size_is_refused_before_anything_is_read(run, monkeypatch):
+    monkeypatch.setenv("QA_CHUNK_SIZE", "300")
+    monkeypatch.setenv("QA_CHUNK_OVERLAP", "300")
+    result = run("ingest", SEEDS)
+    assert result.exit_code == 2
+    assert "chunk_overlap (300) must be smaller than chunk_size (300)" in result.stderr

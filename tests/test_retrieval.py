@@ -1,0 +1,153 @@
+import json
+import shutil
+
+from qa.answering import Assistant
+from qa.chunking import ChunkSettings, chunk_article
+from qa.embeddings import get_embedder
+from qa.keyword_index import KeywordIndex
+from qa.loading import load_articles
+from qa.settings import get_settings
+from qa.store import Store
+
+WIRE_STORY = (
+    "The city council of Riverton voted 7 to 2 on Tuesday to build a new bridge over the "
+    "Kessel River. The bridge will cost 48 million dollars and open in 2027, officials said. "
+    "Opponents argued that the money should go to schools instead."
+)
+ARTICLES = [
+    {"id": "bridge-ap", "title": "Riverton approves bridge", "date": "2022-03-01",
+     "url": "https://example.com/ap/bridge", "text": WIRE_STORY},
+    {"id": "bridge-copy", "title": "Council backs Kessel River bridge", "date": "2022-03-02",
+     "url": "https://example.com/daily/bridge", "text": "RIVERTON (AP) — " + WIRE_STORY},
+    {"id": "zoo", "title": "Zoo welcomes panda cub", "date": "2022-05-10",
+     "text": "The Riverton zoo welcomed a panda cub named Quillon on Monday. Keepers said the "
+             "cub weighs 150 grams and is healthy."},
+    {"id": "budget", "title": "School budget grows", "date": "2022-06-15",
+     "text": "The school board raised the budget to 12 million dollars for new teachers. "
+             "The vote was unanimous."},
+]  # fmt: skip
+
+
+def write_corpus(folder, articles=ARTICLES):
+    folder.mkdir(exist_ok=True)
+    path = folder / "news.jsonl"
+    path.write_text("\n".join(json.dumps(article) for article in articles) + "\n")
+    return path
+
+
+def ask_json(run, *args):
+    result = run("ask", *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def ingested(run, tmp_path, articles=ARTICLES):
+    corpus = write_corpus(tmp_path / "corpus", articles)
+    result = run("ingest", corpus)
+    assert result.exit_code == 0, result.output
+    return corpus
+
+
+def test_a_rare_name_is_found_by_keyword_and_hybrid_search(run, tmp_path):
+    ingested(run, tmp_path)
+    for mode in ("hybrid", "keyword"):
+        answer = ask_json(run, "What is the panda cub called? Quillon?", "--retrieval", mode)
+        assert answer["passages"][0]["article_id"] == "zoo", mode
+
+
+def test_keyword_search_returns_only_passages_sharing_a_word(run, tmp_path):
+    ingested(run, tmp_path)
+    answer = ask_json(run, "panda", "--retrieval", "keyword", "--k", "5")
+    assert [p["article_id"] for p in answer["passages"]] == ["zoo"]
+    dense = ask_json(run, "panda", "--retrieval", "dense", "--k", "5")
+    assert len(dense["passages"]) > 1
+
+
+def test_copies_of_one_wire_story_give_one_passage_listing_the_others(run, tmp_path):
+    ingested(run, tmp_path)
+    answer = ask_json(run, "How much will the Kessel River bridge cost?", "--k", "3")
+    story = [p for p in answer["passages"] if p["article_id"].startswith("bridge")]
+    assert len(story) == 1
+    (copy,) = story[0]["also_in"]
+    other = {"bridge-ap", "bridge-copy"} - {story[0]["article_id"]}
+    assert copy["article_id"] == other.pop()
+    assert copy["url"].startswith("https://example.com/")
+    cited = answer["citations"][0]
+    assert cited["also_in"] == story[0]["also_in"]
+
+
+def test_copies_are_named_under_the_citation_in_the_terminal(run, tmp_path):
+    ingested(run, tmp_path)
+    result = run("ask", "How much will the Kessel River bridge cost?", "--k", "3")
+    assert result.exit_code == 0, result.output
+    assert "also in bridge-" in result.stdout
+
+
+def test_as_of_keeps_newer_articles_out_of_keyword_results(run, tmp_path):
+    ingested(run, tmp_path)
+    answer = ask_json(run, "budget dollars", "--retrieval", "keyword", "--as-of", "2022-04-01")
+    assert answer["passages"]
+    assert all(p["date"] <= "2022-04-01" for p in answer["passages"])
+
+
+def test_an_updated_article_is_searched_in_its_new_version_only(run, tmp_path):
+    ingested(run, tmp_path)
+    changed = [dict(a) for a in ARTICLES]
+    changed[2]["text"] = "The Riverton zoo welcomed a giraffe calf named Ostrava on Monday."
+    ingested(run, tmp_path, changed)
+    assert ask_json(run, "Ostrava", "--retrieval", "keyword")["passages"][0]["article_id"] == "zoo"
+    assert ask_json(run, "Quillon", "--retrieval", "keyword")["passages"] == []
+
+
+def test_chunks_written_without_their_keyword_index_are_still_found(run, tmp_path):
+    # As after a kill between the Chroma write and the index update: the index must not be
+    # trusted, and the next search rebuilds it from the store.
+    ingested(run, tmp_path)
+    settings = get_settings()
+    store = Store.open(settings)
+    chunking = ChunkSettings.of(settings)
+    text = "Firefighters rescued a cat named Zephyrine from a Riverton oak tree."
+    late = {"id": "late", "title": "Late news", "date": "2022-07-01", "text": text}
+    (article,) = load_articles([write_corpus(tmp_path / "late", [late])]).articles
+    chunks = chunk_article(article, chunking)
+    vectors = get_embedder(settings).embed_documents([c.text for c in chunks])
+    store.write_article(article, chunks, vectors)
+    answer = ask_json(run, "Zephyrine", "--retrieval", "keyword")
+    assert [p["article_id"] for p in answer["passages"]] == ["late"]
+
+
+def test_a_damaged_keyword_index_is_rebuilt(run, tmp_path):
+    ingested(run, tmp_path)
+    folder = Store.open(get_settings()).cache_dir / "keyword"
+    (folder / "postings.npz").write_bytes(b"not an index")
+    answer = ask_json(run, "Quillon", "--retrieval", "keyword")
+    assert [p["article_id"] for p in answer["passages"]] == ["zoo"]
+    assert KeywordIndex.load(folder) is not None
+
+
+def test_reset_removes_the_keyword_index(run, tmp_path):
+    ingested(run, tmp_path)
+    folder = Store.open(get_settings()).cache_dir
+    assert folder.exists()
+    assert run("reset", "--yes").exit_code == 0
+    assert not folder.exists()
+
+
+def test_passages_keep_exact_offsets_although_chunks_are_embedded_with_a_header(run, tmp_path):
+    corpus = ingested(run, tmp_path)
+    texts = {a.id: a.text for a in load_articles([corpus]).articles}
+    assistant = Assistant.open(get_settings())
+    for passage in assistant.retrieve("Who welcomed a panda cub?", k=4):
+        assert texts[passage.article_id][passage.start : passage.end] == passage.text
+
+
+def test_retrieval_mode_is_recorded_in_eval_reports(run, tmp_path):
+    corpus = ingested(run, tmp_path)
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"question": "What is the cub called?", "answer": "Quillon"}))
+    out = tmp_path / "report.json"
+    result = run("eval", questions, "--corpus", corpus.parent, "--retrieval", "dense",
+                 "--out", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["settings"]["retrieval"] == "dense"
+    shutil.rmtree(corpus.parent)
