@@ -133,6 +133,9 @@ def open_model(graph: Path, folder: Path) -> OnnxModel:
     options.inter_op_num_threads = 1
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle workers spinning for the next batch would take the cores from Chroma's writes
+    # (which overlap embedding during ingest) and from everything else after a query.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         session = onnxruntime.InferenceSession(
             str(graph), options, providers=["CPUExecutionProvider"]

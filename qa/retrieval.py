@@ -74,7 +74,6 @@ class Retriever:
         self, question: str, k: int, as_of: str | None = None, since: str | None = None
     ) -> list[Passage]:
         """The `k` passages that best match `question`, best first, one per story."""
-        self.store.check_embedding_model(self.embedder.name)
         wanted = max(k * CANDIDATES_PER_PASSAGE, MIN_CANDIDATES)
         query = np.asarray(self.embedder.embed_query(question), dtype=np.float32)
         hits: dict[str, ChunkHit] = {}
@@ -117,10 +116,17 @@ class Retriever:
         return [hits[i] for i in np.argsort(-blended, kind="stable")]
 
     def keyword_index(self) -> KeywordIndex:
-        """The BM25 index of exactly the chunks in the store, rebuilt if it has drifted."""
-        fingerprint = fingerprint_of(self.store.chunk_ids())
-        if self._index is None or self._index.fingerprint != fingerprint:
-            self._index = refresh_keyword_index(self.store, fingerprint)
+        """The BM25 index of the chunks in the store, rebuilt if it has drifted.
+
+        The full check (every chunk id) runs when the index is first used; after that a
+        change in the number of chunks, which any ingest by another process makes unless it
+        only replaces articles with as many chunks, triggers it again.
+        """
+        count = self.store.chunk_count()
+        if self._index is None or len(self._index.chunk_ids) != count:
+            fingerprint = fingerprint_of(self.store.chunk_ids())
+            if self._index is None or self._index.fingerprint != fingerprint:
+                self._index = refresh_keyword_index(self.store, fingerprint)
         return self._index
 
 

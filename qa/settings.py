@@ -38,12 +38,12 @@ class Settings(BaseSettings):
             "then no torch) or torch (sentence-transformers)."
         ),
     )
-    chunk_size: int = Field(default=1000, ge=100, description="Longest chunk, in characters.")
+    chunk_size: int = Field(default=900, ge=100, description="Longest chunk, in characters.")
     chunk_overlap: int = Field(
-        default=200, ge=0, description="Characters of context repeated between chunks, at most."
+        default=150, ge=0, description="Characters of context repeated between chunks, at most."
     )
     chunk_header: bool = Field(
-        default=True, description="Embed each chunk under its article's title and date."
+        default=False, description="Embed each chunk under its article's title and date."
     )
     k: int = Field(default=5, ge=1, le=100, description="Passages retrieved per question.")
     retrieval: Literal["hybrid", "dense", "keyword"] = Field(

@@ -78,6 +78,7 @@ class Store:
         # Data derived from the collection (the keyword index), kept on this machine.
         self.cache_dir = cache_dir
         self._max_batch: int | None = None
+        self._chunk_collection: Any = None
 
     @classmethod
     def open(cls, settings: Settings, create: bool = True) -> "Store":
@@ -312,6 +313,7 @@ class Store:
         held = len(self.article_hashes())
         for name in (self.name, self.name + ARTICLES_SUFFIX):
             self._call(lambda name=name: self.client.delete_collection(name))
+        self._chunk_collection = None
         shutil.rmtree(self.cache_dir, ignore_errors=True)
         return held
 
@@ -337,7 +339,13 @@ class Store:
         return recorded
 
     def _chunks(self) -> Any:
-        return self._call(lambda: self.client.get_collection(self.name))
+        # Looking the collection up costs a round trip; the handle stays valid until reset.
+        if self._chunk_collection is None:
+            self._chunk_collection = self._call(lambda: self.client.get_collection(self.name))
+        return self._chunk_collection
+
+    def chunk_count(self) -> int:
+        return self._call(lambda: self._chunks().count())
 
     def _articles(self) -> Any:
         return self._call(lambda: self.client.get_or_create_collection(self.name + ARTICLES_SUFFIX))

@@ -24,7 +24,7 @@ def test_seed_eval_reports_every_question_and_compares_equal_with_a_rerun(run, t
     assert len(report["questions"]) == report["test_set"]["evaluated"] == len(lines)
     settings = report["settings"]
     assert settings["answerer"] == "extractive" and settings["store"] == "temporary"
-    assert (settings["k"], settings["chunk_size"], settings["chunk_overlap"]) == (5, 800, 150)
+    assert (settings["k"], settings["chunk_size"], settings["chunk_overlap"]) == (5, 900, 150)
     assert settings["embedding_model"] == "all-MiniLM-L6-v2"
     assert settings["corpus"]["articles"] == 1 and len(settings["corpus"]["sha256"]) == 64
     assert {"qa-news", "chromadb", "sentence-transformers"} <= set(settings["versions"])

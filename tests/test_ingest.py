@@ -85,7 +85,7 @@ def test_other_chunk_settings_are_refused(run, monkeypatch):
     monkeypatch.setenv("QA_CHUNK_SIZE", "300")
     result = run("ingest", SEEDS)
     assert result.exit_code == 1
-    assert "was built with chunk_size=1000; this ingest asks for chunk_size=300" in result.stderr
+    assert "was built with chunk_size=900; this ingest asks for chunk_size=300" in result.stderr
 
 
 class FailingEmbedder(LocalEmbedder):
@@ -101,7 +101,7 @@ def test_failed_ingest_leaves_the_stored_article_as_it_was(run, tmp_path):
     before = store._chunks().get()["ids"]
     copy.write_text(copy.read_text() + "\nA new closing paragraph.")
     with pytest.raises(RuntimeError):
-        ingest([copy], store, FailingEmbedder("all-MiniLM-L6-v2"), ChunkSettings(1000, 200))
+        ingest([copy], store, FailingEmbedder("all-MiniLM-L6-v2"), ChunkSettings(900, 150))
     assert store._chunks().get()["ids"] == before
     assert store.article_hashes() != {copy.stem: load_articles([copy]).articles[0].hash}
 

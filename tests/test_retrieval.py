@@ -133,7 +133,10 @@ def test_reset_removes_the_keyword_index(run, tmp_path):
     assert not folder.exists()
 
 
-def test_passages_keep_exact_offsets_although_chunks_are_embedded_with_a_header(run, tmp_path):
+def test_passages_keep_exact_offsets_when_chunks_are_embedded_with_a_header(
+    run, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("QA_CHUNK_HEADER", "true")
     corpus = ingested(run, tmp_path)
     texts = {a.id: a.text for a in load_articles([corpus]).articles}
     assistant = Assistant.open(get_settings())
