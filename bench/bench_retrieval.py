@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from qa import metrics
+from qa.evaluation import package_versions
 from qa.testset import EvalQuestion, load_eval_set
 
 K_VALUES = (1, 3, 5)
@@ -288,7 +289,7 @@ def summarise(
             name: summarise_subset(picked, runs)
             for name, picked in question_subsets(questions).items()
         },
-        "versions": package_versions(),
+        "versions": package_versions(VERSIONED_PACKAGES),
     }
 
 
@@ -362,18 +363,6 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
 
 def rounded(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
-
-
-def package_versions() -> dict[str, str | None]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found: dict[str, str | None] = {}
-    for name in VERSIONED_PACKAGES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = None
-    return found
 
 
 def qa_source() -> dict[str, Any]:

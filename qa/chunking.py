@@ -1,6 +1,7 @@
 """Cut articles into overlapping chunks of whole sentences, keeping offsets."""
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from qa.loading import Article
@@ -96,36 +97,38 @@ def _sentence_windows(
 
     A paragraph that fits gives a single run, itself.
     """
-    windows: list[tuple[int, int]] = []
-    first = 0
-    while first < len(pieces):
-        last = first
-        while last + 1 < len(pieces) and pieces[last + 1][1] - pieces[first][0] <= size:
-            last += 1
-        windows.append((pieces[first][0], pieces[last][1]))
-        if last == len(pieces) - 1:
-            break
-        first = _next_first(pieces, first, last, overlap)
-    return windows
+    return _runs(pieces, size, lambda first, last: _next_first(pieces, first, last, overlap))
 
 
 def _pack(units: list[tuple[int, int]], size: int, overlap: int) -> list[tuple[int, int]]:
     """Consecutive units merged up to `size` chars; the next chunk repeats the trailing units
     that fit in `overlap` chars, so a unit is never cut."""
-    chunks: list[tuple[int, int]] = []
+
+    def following(first: int, last: int) -> int:
+        start = last + 1
+        while start - 1 > first and units[last][1] - units[start - 1][0] <= overlap:
+            start -= 1
+        return start
+
+    return _runs(units, size, following)
+
+
+def _runs(
+    spans: list[tuple[int, int]], size: int, next_first: Callable[[int, int], int]
+) -> list[tuple[int, int]]:
+    """Greedy runs of consecutive spans up to `size` chars; `next_first(first, last)` says
+    where the run after spans[first..last] starts."""
+    runs: list[tuple[int, int]] = []
     first = 0
-    while first < len(units):
+    while first < len(spans):
         last = first
-        while last + 1 < len(units) and units[last + 1][1] - units[first][0] <= size:
+        while last + 1 < len(spans) and spans[last + 1][1] - spans[first][0] <= size:
             last += 1
-        chunks.append((units[first][0], units[last][1]))
-        if last == len(units) - 1:
+        runs.append((spans[first][0], spans[last][1]))
+        if last == len(spans) - 1:
             break
-        following = last + 1
-        while following - 1 > first and units[last][1] - units[following - 1][0] <= overlap:
-            following -= 1
-        first = following
-    return chunks
+        first = next_first(first, last)
+    return runs
 
 
 def _next_first(pieces: list[tuple[int, int]], first: int, last: int, overlap: int) -> int:

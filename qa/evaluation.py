@@ -298,12 +298,13 @@ def describe_run(assistant: Assistant, corpus: Sequence[Path], temporary: bool) 
     }
 
 
-def package_versions() -> dict[str, str | None]:
+def package_versions(names: Sequence[str] = VERSIONED_PACKAGES) -> dict[str, str | None]:
+    """Python's version and each named package's installed version (None when missing)."""
     import platform
     from importlib.metadata import PackageNotFoundError, version
 
     found: dict[str, str | None] = {"python": platform.python_version()}
-    for name in VERSIONED_PACKAGES:
+    for name in names:
         try:
             found[name] = version(name)
         except PackageNotFoundError:
