@@ -235,7 +235,8 @@ def reset(
         ):
             err.print("Nothing deleted.")
             raise typer.Exit(1)
-        removed = store.reset()
+        with store.writing():
+            removed = store.reset()
     err.print(f"Deleted collection {settings.collection!r} ({removed} articles).")
 
 

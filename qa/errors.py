@@ -29,6 +29,10 @@ class StoreUnavailableError(StoreError):
     """The Chroma server cannot be reached."""
 
 
+class StoreBusyError(StoreError):
+    """Another process is writing to the embedded store."""
+
+
 class ModelMismatchError(StoreError):
     """The collection was built with other embeddings or chunk settings."""
 

@@ -57,10 +57,25 @@ def ingest(
     if not loaded.articles:
         where = ", ".join(str(path) for path in paths)
         raise NoArticlesError(f"No readable articles in {where}.", loaded.skipped)
+    with store.writing():
+        _write_new_and_changed(loaded.articles, report, store, embedder, chunking, progress)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _write_new_and_changed(
+    articles: list[Article],
+    report: IngestReport,
+    store: Store,
+    embedder: Embedder,
+    chunking: ChunkSettings,
+    progress: ProgressCallback | None,
+) -> None:
+    """Embed and write every article whose content the store does not hold yet."""
     store.prepare(embedder.name, chunking)
     known = store.article_hashes()
     pending = []
-    for article in loaded.articles:
+    for article in articles:
         if known.get(article.id) == article.hash:
             report.unchanged.append(article.id)
         else:
@@ -93,8 +108,6 @@ def ingest(
             pending_write.result()
     # Built now, so the first question after an ingest does not wait for it.
     refresh_keyword_index(store)
-    report.seconds = time.perf_counter() - started
-    return report
 
 
 def _groups(

@@ -4,6 +4,7 @@ import hashlib
 import re
 import shutil
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,6 +15,7 @@ from qa.errors import (
     EmptyCollectionError,
     InputError,
     ModelMismatchError,
+    StoreBusyError,
     StoreError,
     StoreUnavailableError,
 )
@@ -71,10 +73,14 @@ class ChunkHit:
 class Store:
     """One named collection (and its article records) in an embedded or remote Chroma."""
 
-    def __init__(self, client: Any, name: str, location: str, cache_dir: Path) -> None:
+    def __init__(
+        self, client: Any, name: str, location: str, cache_dir: Path, lock_path: Path | None = None
+    ) -> None:
         self.client = client
         self.name = name
         self.location = location
+        # Embedded only: a Chroma server orders concurrent writes itself.
+        self.lock_path = lock_path
         # Data derived from the collection (the keyword index), kept on this machine.
         self.cache_dir = cache_dir
         self._max_batch: int | None = None
@@ -96,7 +102,38 @@ class Store:
                 f"Nothing has been ingested into collection {name!r} yet (no store at {path}).",
                 "Run: qa ingest PATH",
             )
-        return cls(persistent_client(path), name, str(path), settings.data_dir / "index" / name)
+        return cls(
+            persistent_client(path),
+            name,
+            str(path),
+            settings.data_dir / "index" / name,
+            lock_path=settings.data_dir / "chroma.write.lock",
+        )
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the write lock: one writer at a time per embedded store; readers go on.
+
+        Two processes writing through embedded Chroma at once lose vectors silently, so a
+        second writer stops at once instead of interleaving.
+        """
+        if self.lock_path is None:
+            yield
+            return
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(self.lock_path)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise StoreBusyError(
+                f"Another qa process is writing to the store at {self.location}.",
+                "Wait for it to finish, then run this again.",
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def prepare(self, embedding_model: str, chunking: ChunkSettings) -> None:
         """Create the collection for this model and chunking, or check it was built with them."""

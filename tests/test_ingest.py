@@ -1,5 +1,7 @@
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -124,3 +126,28 @@ def test_overlap_not_below_chunk_size_is_refused_before_anything_is_read(run, mo
     result = run("ingest", SEEDS)
     assert result.exit_code == 2
     assert "chunk_overlap (300) must be smaller than chunk_size (300)" in result.stderr
+
+
+def test_a_second_writer_stops_with_one_line_while_the_first_holds_the_store(run, tmp_path):
+    ingest_json(run, SEEDS)
+    lock = Store.open(get_settings()).lock_path
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from filelock import FileLock; "
+         "l = FileLock(sys.argv[1]); l.acquire(); print('held', flush=True); sys.stdin.read()",
+         str(lock)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        copy = tmp_path / "new.txt"
+        copy.write_text("A story about a new bridge in Riverton.")
+        result = run("ingest", copy)
+        assert result.exit_code == 1
+        assert "Another qa process is writing to the store" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        # Readers keep working while a writer holds the store.
+        assert run("ask", "Who is Kurt Volker?").exit_code == 0
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert ingest_json(run, copy)["added"] == ["new"]
