@@ -74,12 +74,18 @@ class KeywordIndex:
         self, question: str, n: int, as_of: str | None = None, since: str | None = None
     ) -> list[tuple[str, float]]:
         """Up to `n` (chunk id, BM25 score) pairs, best first; chunks sharing no term are out."""
-        scores = self.scores(question)
+        return self.best(self.scores(question), n, as_of, since)
+
+    def best(
+        self, scores: np.ndarray, n: int, as_of: str | None = None, since: str | None = None
+    ) -> list[tuple[str, float]]:
+        """The `n` best-scoring chunks of `scores` dated within the bounds, best first."""
+        allowed = scores > 0
         if since:
-            scores[self.dates < date_number(since)] = 0.0
+            allowed &= self.dates >= date_number(since)
         if as_of:
-            scores[(self.dates > date_number(as_of)) | (self.dates < 0)] = 0.0
-        matched = np.flatnonzero(scores > 0)
+            allowed &= (self.dates <= date_number(as_of)) & (self.dates >= 0)
+        matched = np.flatnonzero(allowed)
         if len(matched) > n:
             matched = matched[np.argpartition(-scores[matched], n - 1)[:n]]
         best = matched[np.argsort(-scores[matched], kind="stable")]

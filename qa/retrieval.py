@@ -61,6 +61,14 @@ class Passage:
     also_in: tuple[Copy, ...] = ()
 
 
+@dataclass(frozen=True)
+class Keyword:
+    """The keyword index and its BM25 scores of every chunk for one question."""
+
+    index: KeywordIndex
+    scores: np.ndarray
+
+
 class Retriever:
     """Dense search in Chroma and BM25 over the same chunks, their scores blended."""
 
@@ -77,37 +85,33 @@ class Retriever:
         wanted = max(k * CANDIDATES_PER_PASSAGE, MIN_CANDIDATES)
         query = np.asarray(self.embedder.embed_query(question), dtype=np.float32)
         hits: dict[str, ChunkHit] = {}
-        index = self.keyword_index() if self.mode != "dense" else None
         if self.mode != "keyword":
             dense = self.store.query(query, wanted, as_of=as_of, since=since)
             hits.update((hit.chunk_id, hit) for hit in dense)
-        if index is not None:
-            found = index.search(question, wanted, as_of=as_of, since=since)
+        keyword: Keyword | None = None
+        if self.mode != "dense":
+            index = self.keyword_index()
+            keyword = Keyword(index, index.scores(question))
+            found = index.best(keyword.scores, wanted, as_of=as_of, since=since)
             missing = [chunk_id for chunk_id, _ in found if chunk_id not in hits]
             hits.update((hit.chunk_id, hit) for hit in self.store.chunks(missing))
-        ordered = self._ranked(question, query, list(hits.values()), as_of, index)
+        ordered = self._ranked(query, list(hits.values()), as_of, keyword)
         return [
             replace(passage, rank=rank)
             for rank, passage in enumerate(one_per_story(ordered, query, k), start=1)
         ]
 
     def _ranked(
-        self,
-        question: str,
-        query: np.ndarray,
-        hits: list[ChunkHit],
-        as_of: str | None,
-        index: KeywordIndex | None,
+        self, query: np.ndarray, hits: list[ChunkHit], as_of: str | None, keyword: "Keyword | None"
     ) -> list[ChunkHit]:
         """`hits` best first: keyword and meaning scores, each scaled over the candidates."""
         if not hits:
             return []
         share = KEYWORD_SHARE[self.mode]
         blended = np.zeros(len(hits))
-        if index is not None and share > 0:
-            scores = index.scores(question)
-            keyword = np.array([index.score_of(hit.chunk_id, scores) for hit in hits])
-            blended += share * scaled(keyword)
+        if keyword is not None and share > 0:
+            bm25 = np.array([keyword.index.score_of(hit.chunk_id, keyword.scores) for hit in hits])
+            blended += share * scaled(bm25)
         if share < 1:
             dense = np.array([similarity(hit, query) for hit in hits])
             blended += (1 - share) * scaled(dense - dense.min())
