@@ -10,7 +10,6 @@ from qa.keyword_index import KeywordIndex, fingerprint_of, refresh_keyword_index
 from qa.store import ChunkHit, Store
 from qa.words import words
 
-MODES = ("hybrid", "dense", "keyword")
 # Share of the keyword (BM25) score in the hybrid ranking; the rest is meaning (cosine
 # similarity). Each is scaled to 0..1 over the candidates first. Chosen on the dev halves of
 # both benchmarks (SQuAD 2.0 and RealTime QA), where 0.7 was at or near the best of 0.5-0.8;
