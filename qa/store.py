@@ -368,7 +368,7 @@ class Store:
 
     def _require_metadata(self) -> dict[str, Any]:
         recorded = self._metadata()
-        if recorded is None or self._call(lambda: self._chunks().count()) == 0:
+        if recorded is None or self.chunk_count() == 0:
             raise EmptyCollectionError(
                 f"Nothing has been ingested into collection {self.name!r} yet.",
                 "Run: qa ingest PATH",
