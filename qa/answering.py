@@ -6,6 +6,7 @@ from typing import Protocol
 
 from qa.citations import Citation
 from qa.embeddings import Embedder, get_embedder
+from qa.errors import InputError
 from qa.retrieval import Passage, Retriever
 from qa.settings import Settings
 from qa.store import Store
@@ -96,5 +97,7 @@ class Assistant:
         since: str | None = None,
     ) -> Answer:
         """Retrieve passages for `question` and answer from them alone."""
+        if not question.strip():
+            raise InputError("The question is empty.", 'Example: qa ask "Who is Kurt Volker?"')
         passages = self.retrieve(question, k, as_of, since)
         return self.answerer.answer(question, passages, as_of=as_of, on_token=on_token)

@@ -45,7 +45,8 @@ class VerifiedText:
 
 
 def verify_citations(draft: str, passages: list[Passage]) -> VerifiedText:
-    """Keep markers that name a passage, renumber them 1.. by first use, drop the rest."""
+    """Keep markers that name a passage sharing words with their claim, renumber them 1..
+    by first use, drop the rest."""
     result = VerifiedText(text="")
     by_passage: dict[int, Citation] = {}
     pieces: list[str] = []
@@ -54,6 +55,9 @@ def verify_citations(draft: str, passages: list[Passage]) -> VerifiedText:
         pieces.append(draft[last : match.start()])
         last = match.end()
         claim = _claim_before(draft, match.start())
+        if not content_words(claim):
+            # A marker that leads its line ("[1] The Kremlin said ...") vouches for what follows.
+            claim = _claim_after(draft, match.end())
         kept = []
         for number in _numbers(match.group(1)):
             if not 1 <= number <= len(passages):
@@ -61,7 +65,12 @@ def verify_citations(draft: str, passages: list[Passage]) -> VerifiedText:
                     result.dropped.append(number)
                 continue
             if number not in by_passage:
-                quote, start, end = best_quote(claim, passages[number - 1])
+                quoted = best_quote(claim, passages[number - 1])
+                if quoted is None:
+                    if number not in result.dropped:
+                        result.dropped.append(number)
+                    continue
+                quote, start, end = quoted
                 citation = Citation(len(by_passage) + 1, passages[number - 1], quote, start, end)
                 by_passage[number] = citation
                 result.citations.append(citation)
@@ -78,18 +87,16 @@ def is_abstention(text: str) -> bool:
     return bool(ABSTENTION.search(text))
 
 
-def best_quote(claim: str, passage: Passage) -> tuple[str, int, int]:
-    """The passage sentence sharing most words with `claim`, with offsets into the article.
-
-    When no sentence shares a word with the claim, the whole passage is the quote: the
-    marker names the passage, and picking one of its sentences would be a guess.
+def best_quote(claim: str, passage: Passage) -> tuple[str, int, int] | None:
+    """The passage sentence sharing most words with `claim`, with offsets into the article;
+    None when no sentence shares a content word with it: the passage does not back the claim.
     """
     sentences = split_sentences(passage.text, offset=passage.start)
     claim_words = content_words(claim)
     overlap = [(len(claim_words & content_words(s.text)), s) for s in sentences]
     shared, best = max(overlap, key=lambda pair: pair[0], default=(0, None))
     if best is None or shared == 0:
-        return passage.text, passage.start, passage.end
+        return None
     return best.text, best.start, best.end
 
 
@@ -116,6 +123,12 @@ def _claim_before(text: str, position: int) -> str:
     before = MARKERS_AT_END.sub("", text[:position]).rstrip(" \t.!?")
     previous = max(before.rfind("]"), *(before.rfind(end) for end in (". ", "! ", "? ", "\n")))
     return before[previous + 1 :]
+
+
+def _claim_after(text: str, position: int) -> str:
+    """The words after a marker, up to the next marker or the end of their sentence."""
+    after = MARKER_GROUP.split(text[position:], maxsplit=1)[0]
+    return re.split(r"(?<=[.!?])\s|\n\s*\n", after.strip(), maxsplit=1)[0]
 
 
 def _tidy(text: str) -> str:

@@ -128,7 +128,14 @@ def ingest(
         chunking = ChunkSettings.of(settings)
         try:
             with progress_bar(err, "Embedding") as progress:
-                report = run_ingest(paths, store, get_embedder(settings), chunking, progress)
+                report = run_ingest(
+                    paths,
+                    store,
+                    get_embedder(settings),
+                    chunking,
+                    progress,
+                    max_article_mb=settings.max_article_mb,
+                )
         except NoArticlesError as error:
             render_skipped(err, error.skipped)
             raise
@@ -183,7 +190,12 @@ def ask(
             streamed.append(token)
             out.print(token, end="", markup=False)
 
-        answer = assistant.ask(question, as_of=as_of, on_token=on_token if streaming else None)
+        try:
+            answer = assistant.ask(question, as_of=as_of, on_token=on_token if streaming else None)
+        except QAError:
+            if streamed:
+                out.print()  # the error goes on its own line, not after the partial answer
+            raise
     if json_output:
         print_json(answer_to_json(answer))
     elif streaming:
@@ -327,13 +339,21 @@ def evaluate(
     """Score answers, retrieval and abstention against a test set; see README, Evaluation."""
     from qa.evaluation import run_eval
     from qa.rendering import progress_bar, render_comparison, render_eval_report, stderr_console
-    from qa.reports import compare_reports, comparison_to_json, load_report, write_report
+    from qa.reports import (
+        check_writable,
+        compare_reports,
+        comparison_to_json,
+        load_report,
+        write_report,
+    )
     from qa.testset import load_eval_set
 
     err = stderr_console()
     with user_errors():
         eval_set = load_eval_set(test_set)
         previous = load_report(compare) if compare else None
+        if out:
+            check_writable(out)
         settings = settings_from(
             home=home,
             collection=collection,

@@ -15,6 +15,7 @@ from qa.answering import Answer, Assistant
 from qa.citations import MARKER_GROUP, strip_markers
 from qa.errors import InputError
 from qa.ingestion import IngestReport, ProgressCallback
+from qa.masking import mask_secrets
 from qa.settings import Settings
 from qa.testset import EvalQuestion, EvalSet
 
@@ -288,7 +289,7 @@ def describe_run(assistant: Assistant, corpus: Sequence[Path], temporary: bool) 
         "chunk_overlap": recorded.get("chunk_overlap"),
         "chunk_header": recorded.get("chunk_header"),
         "collection": None if temporary else settings.collection,
-        "store": "temporary" if temporary else (settings.chroma_url or "embedded"),
+        "store": "temporary" if temporary else mask_secrets(settings.chroma_url or "embedded"),
         "corpus": {
             "paths": [str(path) for path in corpus],
             "articles": len(hashes),

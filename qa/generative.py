@@ -10,6 +10,7 @@ from typing import Protocol
 from qa.answering import Answer, TokenCallback
 from qa.citations import MARKER_GROUP, NO_ANSWER, is_abstention, verify_citations
 from qa.errors import LLMError
+from qa.masking import emit_masked, mask_secrets
 from qa.retrieval import Passage
 from qa.settings import Settings
 
@@ -21,6 +22,7 @@ MAX_ANSWER_TOKENS = 300
 LOCAL_REPEAT_PENALTY = 1.1
 # An article must not be able to close its own passage and speak as the prompt.
 PASSAGE_TAG = re.compile(r"</?\s*passages?\b[^>]*>", re.IGNORECASE)
+ANY_TAG = re.compile(r"<[^>]*>")
 
 Messages = list[dict[str, str]]
 
@@ -69,14 +71,11 @@ class GenerativeAnswerer:
                 on_token(NO_ANSWER)
             return checked_answer(question, NO_ANSWER, passages, self.name, self.model)
         messages = answer_messages(question, passages, as_of)
+        # A server can echo what it was sent; the key never reaches the screen or a report.
         if on_token is None:
-            draft = self._reply(messages)
+            draft = mask_secrets(self._reply(messages))
         else:
-            pieces = []
-            for piece in self._stream(messages):
-                pieces.append(piece)
-                on_token(piece)
-            draft = "".join(pieces)
+            draft = emit_masked(on_token, self._stream(messages))
         return checked_answer(question, draft, passages, self.name, self.model)
 
     def complete(self, system: str, user: str) -> str:
@@ -137,12 +136,20 @@ def answer_messages(question: str, passages: list[Passage], as_of: str | None) -
 
 
 def format_passages(passages: list[Passage]) -> str:
-    """Passages numbered from 1 in retrieval order: title and date, then the text in tags."""
+    """Passages numbered from 1 in retrieval order; inside each one's tags its title, date and
+    source on one line, then the text. Nothing from an article stands outside the tags."""
     return "\n\n".join(
-        f"[{number}] {PASSAGE_TAG.sub(' ', passage.title)} ({passage.date or 'undated'})\n"
-        f"<passage>\n{PASSAGE_TAG.sub(' ', passage.text)}\n</passage>"
+        f"[{number}]\n<passage>\n{passage_label(passage)}\n{PASSAGE_TAG.sub(' ', passage.text)}\n"
+        "</passage>"
         for number, passage in enumerate(passages, start=1)
     )
+
+
+def passage_label(passage: Passage) -> str:
+    """Title, date and source on one line, with no tags of any kind."""
+    parts = [passage.title, passage.date or "undated", passage.source or ""]
+    label = " | ".join(" ".join(ANY_TAG.sub(" ", part).split()) for part in parts if part)
+    return label
 
 
 def render_prompt(name: str, **variables: str) -> str:

@@ -10,7 +10,7 @@ from qa.chunking import Chunk, ChunkSettings, chunk_article
 from qa.embeddings import Embedder
 from qa.errors import InputError
 from qa.keyword_index import refresh_keyword_index
-from qa.loading import Article, Skipped, load_articles
+from qa.loading import DEFAULT_MAX_ARTICLE_MB, Article, Note, Skipped, load_articles
 from qa.store import Store
 
 # Articles are embedded in groups of about this many chunks: large enough batches for
@@ -34,6 +34,7 @@ class IngestReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
     chunks_embedded: int = 0
     seconds: float = 0.0
 
@@ -48,12 +49,13 @@ def ingest(
     embedder: Embedder,
     chunking: ChunkSettings,
     progress: ProgressCallback | None = None,
+    max_article_mb: float = DEFAULT_MAX_ARTICLE_MB,
 ) -> IngestReport:
     """Ingest every article under `paths`; re-ingesting unchanged articles embeds nothing."""
     started = time.perf_counter()
     paths = list(paths)
-    loaded = load_articles(paths)
-    report = IngestReport(skipped=loaded.skipped)
+    loaded = load_articles(paths, max_article_mb)
+    report = IngestReport(skipped=loaded.skipped, notes=loaded.notes)
     if not loaded.articles:
         where = ", ".join(str(path) for path in paths)
         raise NoArticlesError(f"No readable articles in {where}.", loaded.skipped)
@@ -73,6 +75,8 @@ def _write_new_and_changed(
 ) -> None:
     """Embed and write every article whose content the store does not hold yet."""
     store.prepare(embedder.name, chunking)
+    if store.needs_repair():
+        store.repair()
     known = store.article_hashes()
     pending = []
     for article in articles:
@@ -82,15 +86,22 @@ def _write_new_and_changed(
             pending.append((article, chunk_article(article, chunking)))
     total = sum(len(chunks) for _, chunks in pending)
     done = 0
-    if progress:
-        progress(done, total)
+
+    def embedded(count: int) -> None:
+        # Called per model batch, so a single huge article shows progress as well.
+        nonlocal done
+        done += count
+        if progress:
+            progress(done, total)
+
+    embedded(0)
     # Chroma writes one group while the model embeds the next; `pending_write` is waited for
     # before the next write, so writes stay in order and a failure stops the ingest.
-    with ThreadPoolExecutor(max_workers=1) as writer:
+    with store.unfinished_writes(), ThreadPoolExecutor(max_workers=1) as writer:
         pending_write: Future | None = None
         for group in _groups(pending):
             texts = [chunking.embedding_text(a, chunk) for a, chunks in group for chunk in chunks]
-            vectors = embedder.embed_documents(texts)
+            vectors = embedder.embed_documents(texts, progress=embedded)
             batch = []
             for article, chunks in group:
                 batch.append((article, chunks, vectors[: len(chunks)]))
@@ -101,9 +112,6 @@ def _write_new_and_changed(
             for article, chunks in group:
                 (report.updated if article.id in known else report.added).append(article.id)
                 report.chunks_embedded += len(chunks)
-                done += len(chunks)
-            if progress:
-                progress(done, total)
         if pending_write is not None:
             pending_write.result()
     # Built now, so the first question after an ingest does not wait for it.

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 from importlib.util import find_spec
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 from qa.errors import InputError, LLMError
+from qa.masking import mask_secrets
 from qa.settings import Settings
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
@@ -114,7 +114,9 @@ def stream_with_retries(
                 yield piece
             return
         except Exception as error:
-            if started or attempt >= settings.max_retries or not is_transient(error):
+            if started:
+                raise broken_stream_error(error, provider, settings) from error
+            if attempt >= settings.max_retries or not is_transient(error):
                 raise provider_error(error, provider, settings) from error
             sleep(retry_delay(error, attempt))
             attempt += 1
@@ -151,7 +153,7 @@ def provider_error(error: Exception, provider: str, settings: Settings) -> LLMEr
     """One line saying what went wrong with the provider and what to do about it."""
     import openai
 
-    where = shown_url(settings.base_url) if settings.base_url else "the OpenAI API"
+    where = mask_secrets(settings.base_url) if settings.base_url else "the OpenAI API"
     if isinstance(error, LLMError):
         return error
     if isinstance(error, openai.AuthenticationError):
@@ -195,18 +197,20 @@ def provider_error(error: Exception, provider: str, settings: Settings) -> LLMEr
     return LLMError(f"{provider} failed: {type(error).__name__}: {short(str(error))}")
 
 
-def shown_url(url: str) -> str:
-    """`url` without any user or password in it."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+def broken_stream_error(error: Exception, provider: str, settings: Settings) -> LLMError:
+    """A reply that started and then failed: the server was reached, the reply was cut off."""
+    import openai
+
+    if not isinstance(error, openai.APIConnectionError):
+        return provider_error(error, provider, settings)
+    where = mask_secrets(settings.base_url) if settings.base_url else "the OpenAI API"
+    return LLMError(
+        f"{provider}: the reply from {where} broke off midway.",
+        "The partial answer above was not checked; ask again.",
+    )
 
 
 def short(text: str, limit: int = 200) -> str:
-    """The first line of a message from elsewhere, clipped, with the API key blanked out."""
-    key = os.environ.get("OPENAI_API_KEY", "").strip()
-    line = " ".join(str(text).split())
-    if key:
-        line = line.replace(key, "***")
+    """The first line of a message from elsewhere, clipped, with any secret masked."""
+    line = mask_secrets(" ".join(str(text).split()))
     return line if len(line) <= limit else line[: limit - 1] + "…"

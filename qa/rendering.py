@@ -11,6 +11,7 @@ from rich.table import Table
 from qa.answering import Answer
 from qa.citations import Citation
 from qa.ingestion import IngestReport, ProgressCallback
+from qa.masking import mask_secrets
 from qa.retrieval import Passage
 from qa.store import ArticleRecord
 
@@ -32,7 +33,8 @@ def stderr_console() -> Console:
 
 def render_error(console: Console, message: str) -> None:
     # One line whatever the width: a script reading the first line gets the whole message.
-    console.print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=True)
+    # Messages quote URLs and server replies, which can carry credentials.
+    console.print(f"[bold red]Error:[/] {escape(mask_secrets(message))}", soft_wrap=True)
 
 
 def render_answer_text(console: Console, answer: Answer) -> None:
@@ -46,7 +48,7 @@ def render_citations(console: Console, answer: Answer) -> None:
         console.print("[yellow]No valid citation: this answer is not supported by the passages.[/]")
     if answer.dropped_markers:
         dropped = ", ".join(f"[{n}]" for n in answer.dropped_markers)
-        console.print(f"[dim]Removed markers that point at no passage: {escape(dropped)}[/]")
+        console.print(f"[dim]Removed markers not backed by a passage: {escape(dropped)}[/]")
     if answer.citations:
         console.print()
     for citation in answer.citations:
@@ -159,6 +161,8 @@ def render_ingest_report(console: Console, report: IngestReport) -> None:
         f"[dim]({report.chunks_embedded} chunks embedded in {report.seconds:.1f}s)[/]"
     )
     render_skipped(console, report.skipped)
+    for note in report.notes:
+        console.print(f"  [yellow]note[/] {escape(note.location)}: {escape(note.message)}")
 
 
 def render_skipped(console: Console, skipped: list) -> None:
@@ -172,6 +176,7 @@ def ingest_report_to_json(report: IngestReport) -> dict[str, Any]:
         "updated": report.updated,
         "unchanged": report.unchanged,
         "skipped": [{"location": s.location, "reason": s.reason} for s in report.skipped],
+        "notes": [{"location": n.location, "message": n.message} for n in report.notes],
         "chunks_embedded": report.chunks_embedded,
         "seconds": round(report.seconds, 3),
     }

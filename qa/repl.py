@@ -124,6 +124,10 @@ def answer_turn(chat: Chat, question: str, out: Console, live: bool) -> None:
         status.start()
     try:
         answer = chat.ask(question, on_searched=on_searched, on_token=on_token if live else None)
+    except QAError:
+        if streamed:
+            out.print()  # the error goes on its own line, not after the partial answer
+        raise
     finally:
         if status:
             status.stop()

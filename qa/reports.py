@@ -1,6 +1,8 @@
 """Eval reports on disk, and what changed between two of them."""
 
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,11 +54,32 @@ class Comparison:
         return not moved and not self.flips and not self.only_old and not self.only_new
 
 
-def write_report(report: dict[str, Any], path: Path) -> None:
+def check_writable(path: Path) -> None:
+    """Fail now, not after a long run, if the report could not be written to `path`."""
+    if path.is_dir():
+        raise InputError(f"Cannot write the report to {path}: it is a directory.")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}."):
+            pass
     except OSError as error:
+        raise InputError(f"Cannot write the report to {path}: {error.strerror or error}.") from None
+
+
+def write_report(report: dict[str, Any], path: Path) -> None:
+    """Write through a temporary file, so `path` never holds half a report."""
+    temporary = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            "w", dir=path.parent, prefix=f".{path.name}.", delete=False, encoding="utf-8"
+        ) as file:
+            temporary = Path(file.name)
+            file.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+        os.replace(temporary, path)
+    except OSError as error:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
         raise QAError(f"Cannot write the report to {path}: {error.strerror or error}.") from None
 
 

@@ -94,7 +94,7 @@ class Retriever:
             found = index.best(keyword.scores, wanted, as_of=as_of, since=since)
             missing = [chunk_id for chunk_id, _ in found if chunk_id not in hits]
             hits.update((hit.chunk_id, hit) for hit in self.store.chunks(missing))
-        ordered = self._ranked(query, list(hits.values()), as_of, keyword)
+        ordered = self._ranked(query, self.current(list(hits.values())), as_of, keyword)
         return [
             replace(passage, rank=rank)
             for rank, passage in enumerate(one_per_story(ordered, query, k), start=1)
@@ -117,6 +117,21 @@ class Retriever:
         if as_of:
             blended += RECENCY_WEIGHT * np.array([recency(hit, as_of) for hit in hits])
         return [hits[i] for i in np.argsort(-blended, kind="stable")]
+
+    def current(self, hits: list[ChunkHit]) -> list[ChunkHit]:
+        """Only chunks of the article version on record.
+
+        An ingest killed midway can leave chunks whose record was never written, or an old
+        version's chunks not yet dropped; their offsets may not match the article text a
+        citation is checked against, so they are never offered until the next ingest removes
+        them.
+        """
+        versions = self.store.current_versions([hit.metadata["article_id"] for hit in hits])
+        return [
+            hit
+            for hit in hits
+            if versions.get(hit.metadata["article_id"]) == hit.metadata.get("article_hash")
+        ]
 
     def keyword_index(self) -> KeywordIndex:
         """The BM25 index of the chunks in the store, rebuilt if it has drifted.

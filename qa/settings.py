@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     chunk_header: bool = Field(
         default=False, description="Embed each chunk under its article's title and date."
     )
+    max_article_mb: float = Field(
+        default=5.0,
+        gt=0,
+        description="Largest article (a file, or a .jsonl record) ingest accepts, in MB.",
+    )
     k: int = Field(default=5, ge=1, le=100, description="Passages retrieved per question.")
     retrieval: Literal["hybrid", "dense", "keyword"] = Field(
         default="hybrid",

@@ -20,7 +20,9 @@ from qa.errors import (
     StoreUnavailableError,
 )
 from qa.loading import Article
+from qa.masking import mask_secrets
 from qa.settings import Settings
+from qa.store_files import check_store_files
 
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,40}[A-Za-z0-9]$")
 ARTICLES_SUFFIX = "__articles"
@@ -30,6 +32,8 @@ ARTICLE_VECTOR = [1.0]
 EXTRA_PREFIX = "x_"
 # Reads of the whole collection go in pages, so a server never sends one huge reply.
 PAGE_SIZE = 5000
+# Present in the store's cache folder while an ingest writes; see `Store.unfinished_writes`.
+UNFINISHED_MARKER = "ingest-unfinished"
 T = TypeVar("T")
 
 
@@ -95,13 +99,15 @@ class Store:
             url = settings.chroma_url
             server = hashlib.sha256(url.encode()).hexdigest()[:12]
             cache_dir = settings.data_dir / "index" / f"server-{server}" / name
-            return cls(http_client(url), name, url, cache_dir)
+            # `location` is for messages: it never shows a password or token in the URL.
+            return cls(http_client(url), name, mask_secrets(url), cache_dir)
         path = settings.data_dir / "chroma"
         if not create and not path.exists():
             raise EmptyCollectionError(
                 f"Nothing has been ingested into collection {name!r} yet (no store at {path}).",
                 "Run: qa ingest PATH",
             )
+        check_store_files(path)
         return cls(
             persistent_client(path),
             name,
@@ -176,11 +182,61 @@ class Store:
 
     def article_hashes(self) -> dict[str, str]:
         """Content hash of every ingested article, by id."""
-        records = self._call(lambda: self._articles().get(include=["metadatas"]))
+        return {record.id: record.hash for record in self.articles()}
+
+    def current_versions(self, article_ids: Sequence[str]) -> dict[str, str]:
+        """The recorded content hash of each of these articles that has a record."""
+        if not article_ids:
+            return {}
+        found = self._read_articles(ids=list(set(article_ids)), include=["metadatas"])
         return {
-            id_: meta["hash"]
-            for id_, meta in zip(records["ids"], records["metadatas"], strict=True)
+            id_: meta["hash"] for id_, meta in zip(found["ids"], found["metadatas"], strict=True)
         }
+
+    @contextmanager
+    def unfinished_writes(self) -> Iterator[None]:
+        """Mark the store as being written until the block ends without an error.
+
+        A writer that is killed or fails leaves the mark, and the next writer repairs first.
+        """
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        marker = self.cache_dir / UNFINISHED_MARKER
+        marker.touch()
+        yield
+        marker.unlink(missing_ok=True)
+
+    def needs_repair(self) -> bool:
+        """Whether a write may have stopped midway: the mark is there, or counts disagree."""
+        if (self.cache_dir / UNFINISHED_MARKER).exists():
+            return True
+        return sum(record.chunks for record in self.articles()) != self.chunk_count()
+
+    def repair(self) -> int:
+        """Make every record and its chunks agree; returns how many chunks and records went.
+
+        Chunks of no recorded version (written before a record that never came, or an old
+        version's not yet dropped) are deleted; so is a record whose chunks are not all there,
+        with its chunks, so that the next ingest of that article writes it whole. Readers
+        never offer either kind meanwhile (see `Retriever.current`).
+        """
+        records = {record.id: record for record in self.articles()}
+        held: dict[str, int] = {}
+        doomed: set[str] = set()
+        for chunk_id, meta in self._chunk_metadatas():
+            record = records.get(meta.get("article_id"))
+            if record is not None and record.hash == meta.get("article_hash"):
+                held[record.id] = held.get(record.id, 0) + 1
+                continue
+            doomed.add(chunk_id)
+        broken = [id_ for id_, record in records.items() if held.get(id_, 0) != record.chunks]
+        for id_ in broken:
+            found = self._call(lambda id_=id_: self._chunks().get(where={"article_id": id_}))
+            doomed.update(found["ids"])
+        for part in self._slices(sorted(doomed)):
+            self._call(lambda part=part: self._chunks().delete(ids=list(part)))
+        for part in self._slices(broken):
+            self._call(lambda part=part: self._articles().delete(ids=list(part)))
+        return len(doomed) + len(broken)
 
     def write_article(
         self, article: Article, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]
@@ -275,18 +331,27 @@ class Store:
 
     def indexed_chunks(self) -> Iterator[IndexedChunk]:
         """Every chunk as the keyword index sees it: title and text, and its date."""
+        for page in self._pages(["documents", "metadatas"]):
+            for id_, text, meta in zip(
+                page["ids"], page["documents"], page["metadatas"], strict=True
+            ):
+                yield IndexedChunk(id_, f"{meta.get('title', '')}\n{text}", meta.get("date_number"))
+
+    def _chunk_metadatas(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for page in self._pages(["metadatas"]):
+            yield from zip(page["ids"], page["metadatas"], strict=True)
+
+    def _pages(self, include: list[str]) -> Iterator[dict[str, Any]]:
+        """The whole chunk collection, a page at a time."""
         collection = self._chunks()
         offset = 0
         while True:
             page = self._call(
                 lambda offset=offset: collection.get(
-                    include=["documents", "metadatas"], limit=PAGE_SIZE, offset=offset
+                    include=include, limit=PAGE_SIZE, offset=offset
                 )
             )
-            for id_, text, meta in zip(
-                page["ids"], page["documents"], page["metadatas"], strict=True
-            ):
-                yield IndexedChunk(id_, f"{meta.get('title', '')}\n{text}", meta.get("date_number"))
+            yield page
             if len(page["ids"]) < PAGE_SIZE:
                 return
             offset += PAGE_SIZE
@@ -314,7 +379,7 @@ class Store:
 
     def articles(self) -> list[ArticleRecord]:
         """Every ingested article, newest first."""
-        records = self._call(lambda: self._articles().get(include=["metadatas"]))
+        records = self._read_articles(include=["metadatas"])
         items = [
             record_from_metadata(id_, meta)
             for id_, meta in zip(records["ids"], records["metadatas"], strict=True)
@@ -323,9 +388,7 @@ class Store:
 
     def article(self, article_id: str) -> Article:
         """The full article as ingested (the text all offsets point into)."""
-        found = self._call(
-            lambda: self._articles().get(ids=[article_id], include=["documents", "metadatas"])
-        )
+        found = self._read_articles(ids=[article_id], include=["documents", "metadatas"])
         if not found["ids"]:
             raise InputError(f"No article with id {article_id!r} in collection {self.name!r}.")
         meta = found["metadatas"][0]
@@ -385,7 +448,20 @@ class Store:
         return self._call(lambda: self._chunks().count())
 
     def _articles(self) -> Any:
+        """The article records, created if missing: for writers only."""
         return self._call(lambda: self.client.get_or_create_collection(self.name + ARTICLES_SUFFIX))
+
+    def _read_articles(self, **query: Any) -> dict[str, Any]:
+        """`get` on the article records; none (and nothing created) if there are none yet."""
+        from chromadb.errors import NotFoundError
+
+        try:
+            records = self._call(lambda: self.client.get_collection(self.name + ARTICLES_SUFFIX))
+        except StoreError as error:
+            if isinstance(error.__cause__, NotFoundError):
+                return {"ids": [], "metadatas": [], "documents": []}
+            raise
+        return self._call(lambda: records.get(**query))
 
     def _slices(self, rows: Sequence[T]) -> Iterator[Sequence[T]]:
         """`rows` in parts no larger than one Chroma call accepts."""
@@ -437,7 +513,9 @@ def http_client(url: str) -> Any:
 
     parsed = urlparse(url if "://" in url else f"http://{url}")
     if not parsed.hostname:
-        raise InputError(f"Invalid Chroma URL {url!r}.", "Example: http://127.0.0.1:8000")
+        raise InputError(
+            f"Invalid Chroma URL {mask_secrets(url)!r}.", "Example: http://127.0.0.1:8000"
+        )
     ssl = parsed.scheme == "https"
     try:
         client = chromadb.HttpClient(
@@ -449,7 +527,7 @@ def http_client(url: str) -> Any:
         client.heartbeat()
     except Exception as error:
         raise StoreUnavailableError(
-            f"Cannot reach the Chroma server at {url}.",
+            f"Cannot reach the Chroma server at {mask_secrets(url)}.",
             "Start it with `chroma run --path DIR --port PORT`, or unset QA_CHROMA_URL "
             "to use the embedded store.",
         ) from error

@@ -88,3 +88,12 @@ def test_seed_ingest_then_ask_works_in_a_named_collection(run):
     assert run("ingest", SEEDS, "--collection", "news").exit_code == 0
     assert "755" in ask_json(run, KREMLIN_QUESTION, "--collection", "news")["answer"]
     assert run("ask", KREMLIN_QUESTION, "--collection", "other").exit_code == 1
+
+
+def test_an_empty_question_is_a_usage_error(seeded):
+    for question in ("", "   "):
+        result = seeded("ask", question)
+        assert result.exit_code == 2
+        assert result.stderr.strip() == (
+            'Error: The question is empty. Example: qa ask "Who is Kurt Volker?"'
+        )

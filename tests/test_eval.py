@@ -113,3 +113,16 @@ def test_test_set_accepts_one_answer_or_several_and_defaults_the_rest(tmp_path):
         False,
         "gold",
     )
+
+
+def test_a_report_path_that_cannot_be_written_stops_the_run_before_it_starts(run, tmp_path):
+    test_set = write_lines(
+        tmp_path / "set.jsonl", {"question": KREMLIN_QUESTION, "answers": ["755"]}
+    )
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    for out in (tmp_path, blocker / "report.json"):
+        result = run("eval", test_set, "--corpus", SEEDS, "--out", out)
+        assert result.exit_code == 2, result.output
+        assert f"Cannot write the report to {out}" in result.stderr
+        assert result.stdout == "" and "Embedding" not in result.stderr

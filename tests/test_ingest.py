@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from qa.chunking import ChunkSettings
-from qa.embeddings import LocalEmbedder
+from qa.embeddings import LocalEmbedder, get_embedder
 from qa.ingestion import ingest
 from qa.loading import load_articles
 from qa.settings import get_settings
@@ -151,3 +151,54 @@ def test_a_second_writer_stops_with_one_line_while_the_first_holds_the_store(run
         holder.stdin.close()
         holder.wait(timeout=30)
     assert ingest_json(run, copy)["added"] == ["new"]
+
+
+def test_one_huge_article_shows_progress_while_it_is_embedded(run, tmp_path):
+    store = Store.open(get_settings())
+    article = tmp_path / "long.txt"
+    article.write_text("\n\n".join(f"Paragraph {n} of a very long report." * 8 for n in range(600)))
+    seen = []
+    report = ingest(
+        [article],
+        store,
+        get_embedder(get_settings()),
+        ChunkSettings(900, 150),
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    total = report.chunks_embedded
+    assert total > 100
+    assert seen[0] == (0, total) and seen[-1] == (total, total)
+    # Progress moves many times within the one article, not once at its end.
+    assert len({done for done, _ in seen}) > total // 64
+
+
+def test_an_article_over_the_size_limit_is_refused_before_any_embedding(run, monkeypatch):
+    monkeypatch.setenv("QA_MAX_ARTICLE_MB", "0.001")
+    result = run("ingest", SEEDS)
+    assert result.exit_code == 2
+    assert "over the 0.001 MB limit for one article (QA_MAX_ARTICLE_MB)" in result.stderr
+    assert "Embedding" not in result.stderr
+
+
+def test_ignored_fields_are_noted_in_the_summary_and_the_json(run, tmp_path):
+    path = tmp_path / "odd.jsonl"
+    path.write_text(json.dumps({"id": "a", "date": "31/02/2020", "text": "A story."}) + "\n")
+    shown = run("ingest", path)
+    assert shown.exit_code == 0, shown.output
+    assert "note" in shown.stderr and "invalid date '31/02/2020' ignored" in shown.stderr
+    path.write_text(json.dumps({"id": "a", "date": "2020-02-31", "text": "A story."}) + "\n")
+    report = ingest_json(run, path)
+    assert report["notes"] == [
+        {
+            "location": f"{path}:1",
+            "message": "invalid date '2020-02-31' ignored (expected YYYY-MM-DD)",
+        }
+    ]
+
+
+def test_listing_an_unknown_collection_creates_nothing(run):
+    ingest_json(run, SEEDS)
+    listed = run("sources", "--collection", "other", "--json")
+    assert listed.exit_code == 0 and json.loads(listed.stdout) == []
+    client = Store.open(get_settings()).client
+    assert sorted(c.name for c in client.list_collections()) == ["default", "default__articles"]

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -231,3 +233,44 @@ def model_processes() -> set[int]:
             except FileNotFoundError:
                 pass
     return found
+
+
+@contextmanager
+def serve_broken_stream():
+    """A chat server that starts a streamed reply, then drops the connection."""
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": SERVED_MODEL,
+             "choices": [{"index": 0, "delta": {"content": "The Kremlin said"},
+                          "finish_reason": None}]}  # fmt: skip
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            self.wfile.flush()
+            self.close_connection = True
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_stream_cut_off_midway_says_so_instead_of_cannot_reach(seeded):
+    with serve_broken_stream() as url:
+        settings = get_settings(llm="openai", base_url=url, model=SERVED_MODEL, max_retries=0)
+        shown = []
+        with pytest.raises(LLMError) as caught:
+            Assistant.open(settings).ask(KREMLIN_QUESTION, on_token=shown.append)
+    assert "".join(shown) == "The Kremlin said"
+    assert str(caught.value).startswith(f"openai: the reply from {url} broke off midway.")
+    assert "cannot reach" not in str(caught.value)
