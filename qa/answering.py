@@ -28,6 +28,9 @@ class Answer:
     unsupported: bool = False
     dropped_markers: list[int] = field(default_factory=list)
     searched: str | None = None
+    # The name, number or date asked for, when one sentence holds exactly one: `text` is then
+    # that span with its marker, and the citation quotes the whole sentence.
+    short_answer: str | None = None
 
 
 class Answerer(Protocol):

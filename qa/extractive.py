@@ -1,16 +1,22 @@
 """Answer by quoting the retrieved sentences that best answer the question; never invent text."""
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qa.answering import Answer, TokenCallback
 from qa.citations import NO_ANSWER, Citation, citation_for_span
 from qa.embeddings import Embedder
 from qa.retrieval import Passage
 from qa.sentences import Span, split_sentences
+from qa.short_answers import answer_kind, short_answer
 from qa.words import content_words
 
 MAX_SENTENCES = 2
+# Only this many sentences, those sharing most words with the question, are embedded:
+# embedding every sentence of the passages cost several times the retrieval. With 8, accuracy
+# and truthfulness on the dev halves of both benchmarks were those of embedding them all
+# (bench/bench_extractive.py); with 6, a few squad2 answers got worse.
+SHORTLIST = 8
 # Below this combined score no sentence is taken to answer the question. Chosen with
 # `qa eval` on seeds/eval/seed.jsonl: up to here, raising it only turns wrong answers into
 # abstentions; above it, plain answerable questions ("Where did Kurt Volker go last
@@ -63,6 +69,7 @@ class ExtractiveAnswerer:
             "overlap_weight": OVERLAP_WEIGHT,
             "type_weight": TYPE_WEIGHT,
             "rank_weight": RANK_WEIGHT,
+            "shortlist": SHORTLIST,
         }
 
     def answer(
@@ -75,11 +82,18 @@ class ExtractiveAnswerer:
     ) -> Answer:
         ranked = self.rank_sentences(question, passages)
         chosen = choose_sentences(ranked)
+        # A short answer only when one sentence stands out: with a close runner-up, the span
+        # of the first may answer less well than the second sentence does.
+        span = None
+        if len(chosen) == 1:
+            span = short_answer(answer_kind(question), chosen[0].span.text, question)
         citations = [
             citation_for_span(marker, c.passage, c.span.start, c.span.end)
             for marker, c in enumerate(chosen, start=1)
         ]
         text = compose(citations) if citations else NO_ANSWER
+        if span:
+            text = f"{span.text} [1]"
         if on_token:
             on_token(text)
         return Answer(
@@ -89,29 +103,41 @@ class ExtractiveAnswerer:
             passages=passages,
             abstained=not citations,
             answerer=self.name,
+            short_answer=span.text if span else None,
         )
 
     def rank_sentences(self, question: str, passages: list[Passage]) -> list[Candidate]:
-        """Every distinct sentence of the passages, best answer first."""
-        spans = unique_sentences(passages)
-        if not spans:
-            return []
-        vectors = self.embedder.embed_documents([question] + [span.text for _, span in spans])
-        query, sentence_vectors = vectors[0], vectors[1:]
+        """The sentences of the passages most likely to answer, best first."""
         question_words = content_words(question)
-        wants = answer_type(question)
+        wants = answer_kind(question)
+        shortlist = sorted(
+            (
+                Candidate(
+                    passage,
+                    span,
+                    score_sentence(
+                        similarity=0.0,
+                        overlap=word_overlap(question_words, span.text),
+                        type_match=matches_type(wants, span.text, question),
+                        rank=passage.rank,
+                    ),
+                )
+                for passage, span in unique_sentences(passages)
+            ),
+            key=lambda c: c.score,
+            reverse=True,
+        )[:SHORTLIST]
+        if not shortlist:
+            return []
+        vectors = self.embedder.embed_documents([question] + [c.span.text for c in shortlist])
+        query = vectors[0]
         candidates = [
-            Candidate(
-                passage,
-                span,
-                score_sentence(
-                    similarity=sum(a * b for a, b in zip(query, vector, strict=True)),
-                    overlap=word_overlap(question_words, span.text),
-                    type_match=matches_type(wants, span.text, question),
-                    rank=passage.rank,
-                ),
+            replace(
+                candidate,
+                score=candidate.score
+                + SIMILARITY_WEIGHT * sum(a * b for a, b in zip(query, vector, strict=True)),
             )
-            for (passage, span), vector in zip(spans, sentence_vectors, strict=True)
+            for candidate, vector in zip(shortlist, vectors[1:], strict=True)
         ]
         return sorted(candidates, key=lambda c: c.score, reverse=True)
 
@@ -163,19 +189,9 @@ def word_overlap(question_words: set[str], sentence: str) -> float:
     return len(question_words & content_words(sentence)) / len(question_words)
 
 
-def answer_type(question: str) -> str | None:
-    lowered = question.lower()
-    if re.search(r"\bhow (many|much|long|old|far)\b|\bwhat (number|percentage)\b", lowered):
-        return "number"
-    if re.search(r"\bwhen\b|\bwhat (year|day|date|month)\b", lowered):
-        return "time"
-    if re.search(r"\bwho(m|se)?\b", lowered):
-        return "person"
-    return None
-
-
 def matches_type(wants: str | None, sentence: str, question: str) -> bool:
-    """Whether the sentence holds the kind of thing the question asks for."""
+    """Whether the sentence holds the kind of thing the question asks for (names of places
+    and organisations are too common in news sentences to tell anything)."""
     if wants == "number":
         return bool(NUMBER.search(sentence))
     if wants == "time":

@@ -10,7 +10,7 @@ import json
 import os
 import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,10 +55,9 @@ class OnnxModel:
         """Unit vectors in the order of `texts`; batches hold texts of similar length."""
         # sentence-transformers strips each text before tokenizing.
         encodings = self.tokenizer.encode_batch([text.strip() for text in texts])
-        order = sorted(range(len(texts)), key=lambda index: len(encodings[index].ids))
+        lengths = [len(encoding.ids) for encoding in encodings]
         vectors: np.ndarray | None = None
-        for start in range(0, len(order), BATCH_SIZE):
-            batch = order[start : start + BATCH_SIZE]
+        for batch in length_batches(lengths):
             pooled = self._embed_batch([encodings[index] for index in batch])
             if vectors is None:
                 vectors = np.empty((len(texts), pooled.shape[1]), dtype=np.float32)
@@ -72,6 +71,22 @@ class OnnxModel:
         feed = {name: array for name, array in inputs.items() if name in self.input_names}
         (hidden,) = self.session.run(["last_hidden_state"], feed)
         return mean_pool_and_normalise(hidden, inputs["attention_mask"])
+
+
+def length_batches(lengths: Sequence[int]) -> Iterator[list[int]]:
+    """Indexes of texts in batches of similar length, shortest first.
+
+    Every text of a batch is padded to its longest, and padding costs as much as text: a
+    batch ends when the next text would more than double its shortest one's length.
+    """
+    batch: list[int] = []
+    for index in sorted(range(len(lengths)), key=lengths.__getitem__):
+        if batch and (len(batch) == BATCH_SIZE or lengths[index] > 2 * lengths[batch[0]]):
+            yield batch
+            batch = []
+        batch.append(index)
+    if batch:
+        yield batch
 
 
 def batch_inputs(encodings: list) -> dict[str, np.ndarray]:

@@ -104,6 +104,7 @@ def answer_to_json(answer: Answer) -> dict[str, Any]:
         "question": answer.question,
         "searched": answer.searched or answer.question,
         "answer": answer.text,
+        "short_answer": answer.short_answer,
         "abstained": answer.abstained,
         "unsupported": answer.unsupported,
         "answerer": answer.answerer,

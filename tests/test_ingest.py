@@ -202,3 +202,12 @@ def test_listing_an_unknown_collection_creates_nothing(run):
     assert listed.exit_code == 0 and json.loads(listed.stdout) == []
     client = Store.open(get_settings()).client
     assert sorted(c.name for c in client.list_collections()) == ["default", "default__articles"]
+
+
+def test_an_error_is_one_line_even_on_a_narrow_terminal(run, monkeypatch, tmp_path):
+    monkeypatch.setenv("COLUMNS", "40")
+    missing = tmp_path / ("a-rather-long-folder-name-" * 4) / "news.txt"
+    result = run("ingest", missing)
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert str(missing) in result.stderr

@@ -1,0 +1,182 @@
+"""The kind of answer a question asks for, and the one span of that kind a sentence holds."""
+
+import re
+from dataclasses import dataclass
+
+MONTHS = (
+    "January|February|March|April|May|June|July|August|September|October|November|December|"
+    "Jan\\.|Feb\\.|Mar\\.|Apr\\.|Jun\\.|Jul\\.|Aug\\.|Sept?\\.|Oct\\.|Nov\\.|Dec\\."
+)
+WEEKDAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+NUMBER_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|"
+    "fifty|sixty|seventy|eighty|ninety|hundred|dozen"
+)
+SCALE = r"(?:\s(?:hundred|thousand|million|billion|trillion))?"
+# A unit after a number belongs to the answer ("380 years", "40 percent").
+UNIT = (
+    r"(?:\s(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|miles?|kilometers?|km|"
+    r"meters?|feet|foot|pounds?|kilograms?|kg|tons?|percent|per cent|degrees?|points?|votes?|"
+    r"people|dollars?|euros?|seats?|times))?"
+)
+NUMBER = re.compile(
+    rf"(?<![\w.,$])(?:\$|£|€)?\d[\d,]*(?:\.\d+)?(?:%|m|bn)?{SCALE}{UNIT}(?!\w)|"
+    rf"\b(?:{NUMBER_WORDS}){SCALE}{UNIT}\b",
+    re.IGNORECASE,
+)
+# A year is a date, not a count.
+YEAR = re.compile(r"(1\d|20)\d\d")
+DATE = re.compile(
+    rf"\b(?:(?:{MONTHS})\s\d{{1,2}}(?:st|nd|rd|th)?(?:,\s\d{{4}})?|\d{{1,2}}\s(?:{MONTHS})"
+    rf"(?:\s\d{{4}})?|(?:{MONTHS})\s\d{{4}}|(?:{WEEKDAYS})|(?:1[5-9]|20)\d\d(?:s)?)\b"
+)
+# A run of capitalised words, allowing the small words names contain ("Bank of America",
+# "Bed Bath & Beyond"); it must end on a capitalised word.
+NAME = re.compile(r"\b[A-Z][\w'’.-]*(?:\s(?:of|the|de|da|van|von|del|la|&|and)?\s?[A-Z][\w'’.-]*)*")
+# Capitalised only because they start a sentence or are common title words: never a name.
+NOT_NAMES = (
+    frozenset(
+        [
+            "A",
+            "An",
+            "The",
+            "This",
+            "That",
+            "These",
+            "Those",
+            "It",
+            "Its",
+            "He",
+            "She",
+            "They",
+            "We",
+            "I",
+            "You",
+            "His",
+            "Her",
+            "Their",
+            "Our",
+            "In",
+            "On",
+            "At",
+            "For",
+            "From",
+            "By",
+            "With",
+            "As",
+            "But",
+            "And",
+            "Or",
+            "If",
+            "When",
+            "Where",
+            "Who",
+            "What",
+            "Which",
+            "Why",
+            "How",
+            "After",
+            "Before",
+            "While",
+            "Mr",
+            "Mrs",
+            "Ms",
+            "Dr",
+            "Sen",
+            "Rep",
+            "Gov",
+            "Pres",
+            "President",
+            "Said",
+            "Says",
+            "According",
+            "Also",
+            "However",
+            "There",
+            "Here",
+            "Last",
+            "Next",
+            "Earlier",
+            "Later",
+            "Today",
+            "Yesterday",
+            "Tomorrow",
+        ]
+    )
+    | frozenset(MONTHS.replace("\\.", "").split("|"))
+    | frozenset(WEEKDAYS.split("|"))
+)
+
+ORGANISATION_NOUNS = (
+    "company|companies|organi[sz]ation|team|agency|network|group|brand|firm|retailer|airline|"
+    "bank|university|college|newspaper|magazine|party|league|club|automaker|carmaker|studio|"
+    "platform|app|service|government|country's|chain|startup|manufacturer|publisher|court|"
+    "committee|union|band|show|series|film|movie|game|website|company's"
+)
+PLACE_NOUNS = "country|city|state|region|province|county|town|island|nation|continent|capital"
+
+
+@dataclass(frozen=True)
+class Span:
+    """A short answer: its text and where it sits in the sentence."""
+
+    text: str
+    start: int
+    end: int
+
+
+def answer_kind(question: str) -> str | None:
+    """number, time, person, place, organisation, or None when the question asks for more."""
+    lowered = question.lower()
+    if re.search(r"^(who|whom|whose)\b", lowered):
+        return "person"
+    if re.search(
+        r"\bhow (many|much|long|old|far|tall|big)\b|\bwhat (number|percentage)\b", lowered
+    ):
+        return "number"
+    if re.search(
+        r"^when\b|\b(what|which|in what|in which) (year|day|date|month|decade)\b", lowered
+    ):
+        return "time"
+    if re.search(rf"\b(what|which|in what|in which) ({PLACE_NOUNS})\b|^where\b", lowered):
+        return "place"
+    if re.search(rf"\b(what|which) ([a-z-]+ )?({ORGANISATION_NOUNS})\b", lowered):
+        return "organisation"
+    if re.search(r"\bwho (is|was|were|are|has|had|will|did)\b", lowered):
+        return "person"
+    return None
+
+
+def short_answer(kind: str | None, sentence: str, question: str) -> Span | None:
+    """The one span of `kind` in `sentence` that the question does not already name."""
+    if kind is None:
+        return None
+    pattern = {"number": NUMBER, "time": DATE}.get(kind, NAME)
+    asked = question.lower()
+    asked_words = {re.sub(r"['’]s$", "", word) for word in re.findall(r"[\w'’]+", asked)}
+    found = []
+    for match in pattern.finditer(sentence):
+        text = match.group(0).strip()
+        if kind in ("person", "place", "organisation"):
+            text = trim_name(text)
+            # The question's own names are not its answer; a name sharing a word with it may be.
+            words = [re.sub(r"['’]s$", "", word.lower()) for word in text.split()]
+            if not text or all(word in asked_words for word in words):
+                continue
+        elif text.lower() in asked or (kind == "number" and YEAR.fullmatch(text)):
+            continue
+        start = sentence.index(text, match.start())
+        found.append(Span(text, start, start + len(text)))
+    distinct = {span.text for span in found}
+    return found[0] if len(distinct) == 1 else None
+
+
+def trim_name(text: str) -> str:
+    """Drop capitalised non-names at either end ("The", "Monday") and a possessive."""
+    words = text.split()
+    while words and words[0].strip(".,") in NOT_NAMES:
+        words.pop(0)
+    while words and (words[-1].strip(".,") in NOT_NAMES or words[-1] in {"of", "the", "&", "and"}):
+        words.pop()
+    name = " ".join(words)
+    return re.sub(r"['’]s$", "", name).rstrip(".,")
