@@ -5,7 +5,13 @@ measured in the same run on the same data:
 - ingest: the embedding model alone encoding the same chunks (no loading, hashing or store
   writes), so the ratio shows what the rest of the pipeline costs;
 - ask: retrieval alone (embed the question + vector query), so the ratio shows what the
-  extractive answerer adds.
+  extractive answerer adds;
+- ingest, again: the plain LangChain pipeline (RecursiveCharacterTextSplitter 1000/200 into
+  langchain-chroma with the same MiniLM through sentence-transformers), when the `bench`
+  extra is installed;
+- cold `qa ask` (median of 5 new processes): `qa --help`, the same process start and imports
+  of the command-line layer;
+- `qa eval` of the questions over the corpus (ingest included), for its peak memory.
 
     python bench/bench_pipeline.py --corpus ../shared/bench/squad2/corpus.jsonl \
         --questions ../shared/bench/squad2/questions.jsonl
@@ -43,7 +49,7 @@ def run_phase(name: str, args: argparse.Namespace, home: Path) -> dict:
     command += ["--corpus", str(args.corpus), "--queries", str(args.queries)]
     if args.questions:
         command += ["--questions", str(args.questions)]
-    if name in {"retrieve", "ask"} and not args.questions:
+    if name in {"retrieve", "ask", "eval"} and not args.questions:
         return {}
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
@@ -79,6 +85,15 @@ def phase_encode_only(args: argparse.Namespace) -> dict:
     return {"chunks": len(texts), "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
 
 
+def phase_export(args: argparse.Namespace) -> dict:
+    """The one-time export of the model to ONNX (needs torch), kept out of the ingest figures."""
+    from qa.embeddings import get_embedder
+
+    started = time.perf_counter()
+    get_embedder(settings_for(args.home)).embed_query("warm-up")
+    return {"seconds": time.perf_counter() - started, "peak_rss_mb": peak_rss_mb()}
+
+
 def phase_ingest(args: argparse.Namespace) -> dict:
     from qa.chunking import ChunkSettings
     from qa.embeddings import get_embedder
@@ -87,8 +102,7 @@ def phase_ingest(args: argparse.Namespace) -> dict:
 
     settings = settings_for(args.home)
     embedder = get_embedder(settings)
-    # Loading the model (and, in a new home, exporting its ONNX graph) is not ingest work.
-    embedder.embed_query("warm-up")
+    embedder.embed_query("warm-up")  # loading the model is not ingest work
     chunking = ChunkSettings.of(settings)
     store = Store.open(settings)
     first = ingest([args.corpus], store, embedder, chunking)
@@ -140,27 +154,72 @@ def phase_ask(args: argparse.Namespace) -> dict:
     return timed_questions(args, assistant.ask)
 
 
+COLD_RUNS = 5
+
+
 def phase_cli_ask(args: argparse.Namespace) -> dict:
-    """One `qa ask` as a user runs it: process start, model load, retrieval, answer."""
+    """`qa ask` as a user runs it (process start, model load, retrieval, answer), and
+    `qa --help`, each the median of COLD_RUNS new processes, taken in turns."""
     question = "What is this about?"
     if args.questions:
         question = json.loads(args.questions.read_text().splitlines()[0])["question"]
-    qa = Path(sys.executable).parent / "qa"
+    qa = str(Path(sys.executable).parent / "qa")
+    commands = {
+        "ask": [
+            qa,
+            "ask",
+            question,
+            "--home",
+            str(args.home),
+            "-c",
+            "bench",
+            "--llm",
+            "extractive",
+        ],
+        "help": [qa, "--help"],
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(COLD_RUNS):
+        for name, command in commands.items():
+            started = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True)
+            seconds[name].append(time.perf_counter() - started)
+    return {f"{name}_seconds": statistics.median(values) for name, values in seconds.items()}
+
+
+def phase_plain_ingest(args: argparse.Namespace) -> dict:
+    """The plain LangChain pipeline's ingest of the same corpus (see bench_retrieval.py)."""
+    try:
+        from bench_retrieval import open_plain
+    except ImportError as error:
+        return {"skipped": f"{error.name} is not installed (pip install -e '.[bench]')"}
+    plain = open_plain(args.corpus, args.home / "plain")
+    return {"seconds": plain.ingest_seconds, "chunks": plain.chunks, "peak_rss_mb": peak_rss_mb()}
+
+
+def phase_eval(args: argparse.Namespace) -> dict:
+    """`qa eval` of the questions over the corpus, in this process, for its peak memory."""
+    from qa.cli import app
+
     started = time.perf_counter()
-    subprocess.run(
-        [str(qa), "ask", question, "--home", str(args.home), "-c", "bench", "--llm", "extractive"],
-        check=True,
-        capture_output=True,
-    )
-    return {"seconds": time.perf_counter() - started}
+    command = ["eval", str(args.questions), "--corpus", str(args.corpus), "--home", str(args.home)]
+    try:
+        app([*command, "--llm", "extractive", "--json"])
+    except SystemExit as end:
+        if end.code not in (0, None):
+            raise
+    return {"seconds": time.perf_counter() - started, "peak_rss_mb": peak_rss_mb()}
 
 
 PHASES = {
     "encode_only": phase_encode_only,
+    "plain_ingest": phase_plain_ingest,
+    "export": phase_export,
     "ingest": phase_ingest,
     "retrieve": phase_retrieve,
     "ask": phase_ask,
     "cli_ask": phase_cli_ask,
+    "eval": phase_eval,
 }
 
 
@@ -192,7 +251,26 @@ def report(results: dict, args: argparse.Namespace) -> None:
             f" ms, peak {ask['peak_rss_mb']:.0f} MB ({ask['mean_ms'] / retrieve['mean_ms']:.2f}x"
             " baseline)"
         )
-    print(f"qa ask, cold CLI     : {results['cli_ask']['seconds']:8.2f} s wall (one process)")
+    plain = results["plain_ingest"]
+    if "seconds" in plain:
+        print(
+            f"plain LangChain ingest: {plain['chunks'] / plain['seconds']:7.1f} chunks/s, "
+            f"{plain['seconds']:.1f} s, peak {plain['peak_rss_mb']:.0f} MB; qa took "
+            f"{ingest['seconds'] / plain['seconds']:.2f}x its time ({ingest['seconds']:.1f} s)"
+        )
+    else:
+        print(f"plain LangChain ingest: skipped, {plain.get('skipped')}")
+    cold = results["cli_ask"]
+    print(
+        f"qa ask, cold CLI     : {cold['ask_seconds']:8.2f} s wall, median of {COLD_RUNS}; "
+        f"qa --help {cold['help_seconds']:.2f} s"
+    )
+    if results["eval"]:
+        evaluation = results["eval"]
+        print(
+            f"qa eval (ingest + questions): {evaluation['seconds']:.1f} s, "
+            f"peak {evaluation['peak_rss_mb']:.0f} MB"
+        )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def get_embedder(settings: Settings) -> Embedder:
 
     # A cache of derived files belongs with qa's other state: it follows QA_HOME (tests, several
     # installs) and is writable, unlike site-packages, even when the store is a Chroma server.
-    return OnnxEmbedder(settings.embedding_model_name, settings.data_dir / "models")
+    return OnnxEmbedder(settings.embedding_model_name, settings.model_cache_dir)
 
 
 class LocalEmbedder:

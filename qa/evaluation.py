@@ -248,8 +248,14 @@ def collection_for(settings: Settings, has_corpus: bool, keep: bool) -> Iterator
         yield settings
         return
     with tempfile.TemporaryDirectory(prefix="qa-eval-", ignore_cleanup_errors=True) as home:
+        # The exported model stays where it is: exporting it again would need torch.
         yield settings.model_copy(
-            update={"home": Path(home), "chroma_url": None, "collection": TEMPORARY_COLLECTION}
+            update={
+                "home": Path(home),
+                "chroma_url": None,
+                "collection": TEMPORARY_COLLECTION,
+                "model_cache": settings.model_cache_dir,
+            }
         )
 
 

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
             "then no torch) or torch (sentence-transformers)."
         ),
     )
+    model_cache: Path | None = Field(
+        default=None,
+        description="Where derived model files (the exported ONNX graph) are kept "
+        "(default: <home>/models).",
+    )
     chunk_size: int = Field(default=900, ge=100, description="Longest chunk, in characters.")
     chunk_overlap: int = Field(
         default=150, ge=0, description="Characters of context repeated between chunks, at most."
@@ -87,6 +92,10 @@ class Settings(BaseSettings):
         from platformdirs import user_data_dir
 
         return Path(user_data_dir("qa", appauthor=False))
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.model_cache.expanduser() if self.model_cache else self.data_dir / "models"
 
     @property
     def embedding_model_name(self) -> str:

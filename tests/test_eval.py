@@ -126,3 +126,28 @@ def test_a_report_path_that_cannot_be_written_stops_the_run_before_it_starts(run
         assert result.exit_code == 2, result.output
         assert f"Cannot write the report to {out}" in result.stderr
         assert result.stdout == "" and "Embedding" not in result.stderr
+
+
+def test_eval_of_a_corpus_reuses_the_exported_model_and_never_loads_torch(run, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    assert run("ingest", SEEDS).exit_code == 0  # exports the model into the home once
+    test_set = write_lines(
+        tmp_path / "set.jsonl", {"question": KREMLIN_QUESTION, "answers": ["755"]}
+    )
+    script = (
+        "import sys; from qa.cli import app\n"
+        "try: app(['eval', sys.argv[1], '--corpus', sys.argv[2]])\n"
+        "except SystemExit as end: assert end.code in (0, None), end.code\n"
+        "print('torch' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(test_set), str(SEEDS)],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False"
