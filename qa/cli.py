@@ -167,7 +167,7 @@ def ask(
 ) -> None:
     """Answer a question from the ingested articles, citing the passages it quotes."""
     from qa.answering import Assistant
-    from qa.rendering import answer_to_json, render_answer, stdout_console
+    from qa.rendering import answer_to_json, own_line_for_errors, render_answer, stdout_console
 
     out = stdout_console()
     with user_errors():
@@ -190,12 +190,8 @@ def ask(
             streamed.append(token)
             out.print(token, end="", markup=False)
 
-        try:
+        with own_line_for_errors(out, streamed):
             answer = assistant.ask(question, as_of=as_of, on_token=on_token if streaming else None)
-        except QAError:
-            if streamed:
-                out.print()  # the error goes on its own line, not after the partial answer
-            raise
     if json_output:
         print_json(answer_to_json(answer))
     elif streaming:

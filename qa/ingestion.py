@@ -75,9 +75,11 @@ def _write_new_and_changed(
 ) -> None:
     """Embed and write every article whose content the store does not hold yet."""
     store.prepare(embedder.name, chunking)
-    if store.needs_repair():
+    records = store.articles()
+    if store.needs_repair(records):
         store.repair()
-    known = store.article_hashes()
+        records = store.articles()
+    known = {record.id: record.hash for record in records}
     pending = []
     for article in articles:
         if known.get(article.id) == article.hash:

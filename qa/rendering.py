@@ -10,6 +10,7 @@ from rich.table import Table
 
 from qa.answering import Answer
 from qa.citations import Citation
+from qa.errors import QAError
 from qa.ingestion import IngestReport, ProgressCallback
 from qa.masking import mask_secrets
 from qa.retrieval import Passage
@@ -35,6 +36,18 @@ def render_error(console: Console, message: str) -> None:
     # One line whatever the width: a script reading the first line gets the whole message.
     # Messages quote URLs and server replies, which can carry credentials.
     console.print(f"[bold red]Error:[/] {escape(mask_secrets(message))}", soft_wrap=True)
+
+
+@contextmanager
+def own_line_for_errors(console: Console, streamed: list[str]) -> Iterator[None]:
+    """If the block fails after part of an answer was streamed, end that line first, so the
+    error is not glued onto the partial answer."""
+    try:
+        yield
+    except QAError:
+        if streamed:
+            console.print()
+        raise
 
 
 def render_answer_text(console: Console, answer: Answer) -> None:

@@ -12,6 +12,7 @@ from qa.chat import COMMANDS, Chat, Excerpt, Help, Leave, Notice, Sources, is_co
 from qa.errors import QAError
 from qa.rendering import (
     byline,
+    own_line_for_errors,
     render_chat_answer,
     render_chat_help,
     render_chat_welcome,
@@ -123,11 +124,10 @@ def answer_turn(chat: Chat, question: str, out: Console, live: bool) -> None:
     if status:
         status.start()
     try:
-        answer = chat.ask(question, on_searched=on_searched, on_token=on_token if live else None)
-    except QAError:
-        if streamed:
-            out.print()  # the error goes on its own line, not after the partial answer
-        raise
+        with own_line_for_errors(out, streamed):
+            answer = chat.ask(
+                question, on_searched=on_searched, on_token=on_token if live else None
+            )
     finally:
         if status:
             status.stop()

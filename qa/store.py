@@ -205,11 +205,12 @@ class Store:
         yield
         marker.unlink(missing_ok=True)
 
-    def needs_repair(self) -> bool:
-        """Whether a write may have stopped midway: the mark is there, or counts disagree."""
+    def needs_repair(self, records: Sequence[ArticleRecord]) -> bool:
+        """Whether a write may have stopped midway: the mark is there, or the chunk counts of
+        `records` (all of the store's) disagree with the store's."""
         if (self.cache_dir / UNFINISHED_MARKER).exists():
             return True
-        return sum(record.chunks for record in self.articles()) != self.chunk_count()
+        return sum(record.chunks for record in records) != self.chunk_count()
 
     def repair(self) -> int:
         """Make every record and its chunks agree; returns how many chunks and records went.
@@ -419,15 +420,19 @@ class Store:
 
     def _metadata(self) -> dict[str, Any] | None:
         """Collection metadata, or None when the collection does not exist."""
+        collection = self._existing_collection(self.name)
+        return None if collection is None else dict(collection.metadata or {})
+
+    def _existing_collection(self, name: str) -> Any:
+        """The collection called `name`, or None; never creates it."""
         from chromadb.errors import NotFoundError
 
         try:
-            collection = self._call(lambda: self.client.get_collection(self.name))
+            return self._call(lambda: self.client.get_collection(name))
         except StoreError as error:
             if isinstance(error.__cause__, NotFoundError):
                 return None
             raise
-        return dict(collection.metadata or {})
 
     def _require_metadata(self) -> dict[str, Any]:
         recorded = self._metadata()
@@ -453,14 +458,9 @@ class Store:
 
     def _read_articles(self, **query: Any) -> dict[str, Any]:
         """`get` on the article records; none (and nothing created) if there are none yet."""
-        from chromadb.errors import NotFoundError
-
-        try:
-            records = self._call(lambda: self.client.get_collection(self.name + ARTICLES_SUFFIX))
-        except StoreError as error:
-            if isinstance(error.__cause__, NotFoundError):
-                return {"ids": [], "metadatas": [], "documents": []}
-            raise
+        records = self._existing_collection(self.name + ARTICLES_SUFFIX)
+        if records is None:
+            return {"ids": [], "metadatas": [], "documents": []}
         return self._call(lambda: records.get(**query))
 
     def _slices(self, rows: Sequence[T]) -> Iterator[Sequence[T]]:
