@@ -19,6 +19,7 @@ measured in the same run on the same data:
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -155,36 +156,48 @@ def phase_ask(args: argparse.Namespace) -> dict:
 
 
 COLD_RUNS = 5
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+SEED_QUESTION = "Who is Kurt Volker?"
 
 
 def phase_cli_ask(args: argparse.Namespace) -> dict:
-    """`qa ask` as a user runs it (process start, model load, retrieval, answer), and
-    `qa --help`, each the median of COLD_RUNS new processes, taken in turns."""
+    """`qa ask` as a user runs it (process start, model load, retrieval, answer) on the corpus
+    and on the seed article, and `qa --help`, each the median of COLD_RUNS new processes, taken
+    in turns; with the peak memory of the cold asks."""
     question = "What is this about?"
     if args.questions:
         question = json.loads(args.questions.read_text().splitlines()[0])["question"]
     qa = str(Path(sys.executable).parent / "qa")
+    seed_home = args.home / "seed"
+    seeding = [qa, "ingest", str(SEEDS), "--home", str(seed_home)]
+    subprocess.run(seeding, check=True, capture_output=True)
+    extractive = ["--llm", "extractive"]
     commands = {
-        "ask": [
-            qa,
-            "ask",
-            question,
-            "--home",
-            str(args.home),
-            "-c",
-            "bench",
-            "--llm",
-            "extractive",
-        ],
+        "ask": [qa, "ask", question, "--home", str(args.home), "-c", "bench", *extractive],
+        "seed_ask": [qa, "ask", SEED_QUESTION, "--home", str(seed_home), *extractive],
         "help": [qa, "--help"],
     }
     seconds: dict[str, list[float]] = {name: [] for name in commands}
+    peaks: dict[str, float] = dict.fromkeys(commands, 0.0)
     for _ in range(COLD_RUNS):
         for name, command in commands.items():
-            started = time.perf_counter()
-            subprocess.run(command, check=True, capture_output=True)
-            seconds[name].append(time.perf_counter() - started)
-    return {f"{name}_seconds": statistics.median(values) for name, values in seconds.items()}
+            wall, peak_mb = run_measured(command)
+            seconds[name].append(wall)
+            peaks[name] = max(peaks[name], peak_mb)
+    medians = {f"{name}_seconds": statistics.median(values) for name, values in seconds.items()}
+    return {**medians, **{f"{name}_peak_mb": peak for name, peak in peaks.items()}}
+
+
+def run_measured(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one run of `command` in a new process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise subprocess.CalledProcessError(process.returncode, command)
+    return wall, usage.ru_maxrss / 1024
 
 
 def phase_plain_ingest(args: argparse.Namespace) -> dict:
@@ -262,9 +275,14 @@ def report(results: dict, args: argparse.Namespace) -> None:
         print(f"plain LangChain ingest: skipped, {plain.get('skipped')}")
     cold = results["cli_ask"]
     print(
-        f"qa ask, cold CLI     : {cold['ask_seconds']:8.2f} s wall, median of {COLD_RUNS}; "
-        f"qa --help {cold['help_seconds']:.2f} s"
+        f"qa ask, cold, corpus : {cold['ask_seconds']:8.2f} s wall, median of {COLD_RUNS}, "
+        f"peak {cold['ask_peak_mb']:.0f} MB"
     )
+    print(
+        f"qa ask, cold, seed   : {cold['seed_ask_seconds']:8.2f} s wall, median of {COLD_RUNS}, "
+        f"peak {cold['seed_ask_peak_mb']:.0f} MB"
+    )
+    print(f"baseline qa --help   : {cold['help_seconds']:8.2f} s wall, median of {COLD_RUNS}")
     if results["eval"]:
         evaluation = results["eval"]
         print(

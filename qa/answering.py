@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from qa.citations import Citation
-from qa.embeddings import Embedder, get_embedder
+from qa.embeddings import Embedder
 from qa.errors import InputError
 from qa.retrieval import Passage, Retriever
 from qa.settings import Settings
@@ -75,11 +75,9 @@ class Assistant:
 
     @classmethod
     def open(cls, settings: Settings) -> "Assistant":
-        store = Store.open(settings, create=False)
-        embedder = get_embedder(settings)
-        store.check_embedding_model(embedder.name)
-        retriever = Retriever(store, embedder, settings.retrieval)
-        return cls(settings, store, embedder, get_answerer(settings, embedder), retriever)
+        retriever = Retriever.open(settings)
+        answerer = get_answerer(settings, retriever.embedder)
+        return cls(settings, retriever.store, retriever.embedder, answerer, retriever)
 
     def retrieve(
         self,

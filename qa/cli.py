@@ -37,7 +37,8 @@ Llm = Annotated[
     str | None,
     typer.Option(
         "--llm",
-        help="Answerer: auto, extractive, openai or local. \\[env: QA_LLM]",
+        help="Answerer: auto, extractive, openai, local, or a LangChain chat model as "
+        "provider:model (anthropic:claude-sonnet-4-5, ollama:llama3.2). \\[env: QA_LLM]",
         show_default=False,
     ),
 ]
@@ -99,42 +100,52 @@ def print_json(data: Any) -> None:
 
 @app.command()
 def ingest(
-    paths: Annotated[
-        list[Path], typer.Argument(help="Files or directories (searched recursively).")
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            help="Files, directories (searched recursively), article URLs or RSS/Atom feed URLs.",
+            show_default=False,
+        ),
     ],
     home: Home = None,
     collection: Collection = None,
     chroma_url: ChromaUrl = None,
     json_output: Json = False,
 ) -> None:
-    """Add articles (.txt, .md, .html, .json, .jsonl); unchanged ones are not embedded again."""
+    """Add articles from files, web pages and feeds; unchanged ones are not embedded again.
+
+    Files: .txt, .md, .html, .json, .jsonl. A URL is fetched and its article extracted; a feed
+    URL brings in the page of every entry. Each source that fails is one "skipped" line.
+    """
     from qa.chunking import ChunkSettings
     from qa.embeddings import get_embedder
     from qa.ingestion import NoArticlesError
     from qa.ingestion import ingest as run_ingest
     from qa.rendering import (
         ingest_report_to_json,
-        progress_bar,
+        progress_bars,
         render_ingest_report,
         render_skipped,
         stderr_console,
     )
     from qa.store import Store
+    from qa.web import FetchSettings
 
     err = stderr_console()
     with user_errors():
         settings = settings_from(home=home, collection=collection, chroma_url=chroma_url)
         store = Store.open(settings)
-        chunking = ChunkSettings.of(settings)
         try:
-            with progress_bar(err, "Embedding") as progress:
+            with progress_bars(err, "Fetching", "Embedding") as (fetched, embedded):
                 report = run_ingest(
-                    paths,
+                    sources,
                     store,
                     get_embedder(settings),
-                    chunking,
-                    progress,
+                    ChunkSettings.of(settings),
+                    embedded,
                     max_article_mb=settings.max_article_mb,
+                    fetching=FetchSettings.of(settings),
+                    fetch_progress=fetched,
                 )
         except NoArticlesError as error:
             render_skipped(err, error.skipped)
@@ -391,3 +402,34 @@ def evaluate(
     if min_accuracy is not None and (accuracy or 0.0) < min_accuracy:
         err.print(f"[red]Accuracy {accuracy or 0.0:.3f} is below --min-accuracy {min_accuracy}.[/]")
         raise typer.Exit(1)
+
+
+@app.command("mcp")
+def mcp_server(
+    k: K = None,
+    retrieval: Retrieval = None,
+    llm: Llm = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    home: Home = None,
+    collection: Collection = None,
+    chroma_url: ChromaUrl = None,
+) -> None:
+    """Serve ask, search and sources to AI agents (Claude Desktop, …) over MCP on stdin/stdout.
+
+    Stdout carries only protocol messages; logs and errors go to stderr.
+    """
+    from qa.mcp_server import serve
+
+    with user_errors():
+        settings = settings_from(
+            home=home,
+            collection=collection,
+            chroma_url=chroma_url,
+            k=k,
+            retrieval=retrieval,
+            llm=llm,
+            model=model,
+            base_url=base_url,
+        )
+        serve(settings)

@@ -23,6 +23,11 @@ class Embedder(Protocol):
 
     def embed_query(self, text: str) -> list[float]: ...
 
+    def warm_up(self) -> None:
+        """Load what can be loaded quickly, ahead of the first text; called while the store
+        opens, so the two overlap."""
+        ...
+
 
 def get_embedder(settings: Settings) -> Embedder:
     """The embedder the settings ask for."""
@@ -61,6 +66,10 @@ class LocalEmbedder:
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
+
+    def warm_up(self) -> None:
+        # Importing torch holds the interpreter lock: nothing would overlap with it.
+        return None
 
 
 @lru_cache(maxsize=2)
@@ -120,6 +129,10 @@ class OpenAIEmbedder:
 
     def embed_query(self, text: str) -> list[float]:
         return self._call(self._client().embed_query, text)
+
+    def warm_up(self) -> None:
+        # A remote model: nothing to load here.
+        return None
 
     def _client(self):
         from langchain_openai import OpenAIEmbeddings

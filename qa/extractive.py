@@ -129,15 +129,15 @@ class ExtractiveAnswerer:
         )[:SHORTLIST]
         if not shortlist:
             return []
-        vectors = self.embedder.embed_documents([question] + [c.span.text for c in shortlist])
-        query = vectors[0]
+        query = self.embedder.embed_query(question)
+        vectors = self.embedder.embed_documents([c.span.text for c in shortlist])
         candidates = [
             replace(
                 candidate,
                 score=candidate.score
                 + SIMILARITY_WEIGHT * sum(a * b for a, b in zip(query, vector, strict=True)),
             )
-            for candidate, vector in zip(shortlist, vectors[1:], strict=True)
+            for candidate, vector in zip(shortlist, vectors, strict=True)
         ]
         return sorted(candidates, key=lambda c: c.score, reverse=True)
 

@@ -1,8 +1,10 @@
-"""Answer with a language model (OpenAI-compatible or a local GGUF), then check its citations."""
+"""Answer with a language model (any LangChain chat model, or a local GGUF), then check its
+citations."""
 
 import re
 import string
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
 from typing import Protocol
@@ -12,7 +14,7 @@ from qa.citations import MARKER_GROUP, NO_ANSWER, is_abstention, verify_citation
 from qa.errors import LLMError
 from qa.masking import emit_masked, mask_secrets
 from qa.retrieval import Passage
-from qa.settings import Settings
+from qa.settings import Settings, provider_model
 
 SYSTEM_TEMPLATE = "system.txt"
 ANSWER_TEMPLATE = "answer.txt"
@@ -49,12 +51,16 @@ class GenerativeAnswerer:
 
     @classmethod
     def for_provider(cls, provider: str, settings: Settings) -> "GenerativeAnswerer":
-        """The answerer for `openai` or `local`, configured from `settings`."""
+        """The answerer for `openai`, `local` or a LangChain `provider:model`, from `settings`."""
         if provider == "openai":
             return cls(OpenAIChat(settings), settings)
         if provider == "local":
             return cls(LocalChat(settings), settings)
-        raise LLMError(f"Unknown answerer {provider!r}.", "Use extractive, openai or local.")
+        if named := provider_model(provider):
+            return cls(LangChainChat(*named, settings), settings)
+        raise LLMError(
+            f"Unknown answerer {provider!r}.", "Use extractive, openai, local or provider:model."
+        )
 
     def answer(
         self,
@@ -179,35 +185,61 @@ def strip_markers_and_space(text: str) -> str:
     return " ".join(MARKER_GROUP.sub(" ", text).split())
 
 
-class OpenAIChat:
-    """OpenAI, or any OpenAI-compatible server at `settings.base_url`, via langchain-openai."""
+class LangChainChat:
+    """Any chat model LangChain's `init_chat_model` builds from a provider and a model name."""
 
-    provider = "openai"
+    def __init__(self, provider: str, model: str, settings: Settings) -> None:
+        from qa.providers import langchain_chat_model, openai_api_key
 
-    def __init__(self, settings: Settings) -> None:
-        from langchain_openai import ChatOpenAI
-
-        from qa.providers import openai_api_key, openai_model
-
-        self.model = openai_model(settings)
-        self.client = ChatOpenAI(
-            model=self.model,
-            api_key=openai_api_key(settings),
-            base_url=settings.base_url,
-            temperature=settings.temperature,
-            timeout=settings.timeout,
-            max_tokens=MAX_ANSWER_TOKENS,
-            # Retries happen in qa.providers, where a started stream is never repeated.
-            max_retries=0,
-        )
+        self.provider = provider
+        self.model = model
+        options = {
+            "temperature": settings.temperature,
+            "timeout": settings.timeout,
+            "max_tokens": MAX_ANSWER_TOKENS,
+        }
+        if provider == "openai":
+            options |= {
+                "api_key": openai_api_key(settings),
+                "base_url": settings.base_url,
+                # Retries happen in qa.providers, where a started stream is never repeated.
+                "max_retries": 0,
+            }
+        self.client = langchain_chat_model(provider, model, **options)
 
     def reply(self, messages: Messages) -> str:
-        return text_of(self.client.invoke(messages).content)
+        with self.errors_in_one_line():
+            return text_of(self.client.invoke(messages).content)
 
     def stream(self, messages: Messages) -> Iterator[str]:
-        for chunk in self.client.stream(messages):
-            if text := text_of(chunk.content):
-                yield text
+        with self.errors_in_one_line():
+            for chunk in self.client.stream(messages):
+                if text := text_of(chunk.content):
+                    yield text
+
+    @contextmanager
+    def errors_in_one_line(self) -> Iterator[None]:
+        """Other providers' SDKs retry on their own; qa only says in one line how they failed.
+
+        OpenAI's errors pass unchanged: qa.providers retries them and says what to do.
+        """
+        try:
+            yield
+        except Exception as error:
+            if self.provider == "openai" or isinstance(error, LLMError):
+                raise
+            from qa.providers import unexpected_error
+
+            raise unexpected_error(error, self.provider) from error
+
+
+class OpenAIChat(LangChainChat):
+    """OpenAI, or any OpenAI-compatible server at `settings.base_url`."""
+
+    def __init__(self, settings: Settings) -> None:
+        from qa.providers import openai_model
+
+        super().__init__("openai", openai_model(settings), settings)
 
 
 class LocalChat:

@@ -10,8 +10,16 @@ from qa.chunking import Chunk, ChunkSettings, chunk_article
 from qa.embeddings import Embedder
 from qa.errors import InputError
 from qa.keyword_index import refresh_keyword_index
-from qa.loading import DEFAULT_MAX_ARTICLE_MB, Article, Note, Skipped, load_articles
+from qa.loading import (
+    DEFAULT_MAX_ARTICLE_MB,
+    Article,
+    LoadResult,
+    Note,
+    Skipped,
+    load_articles,
+)
 from qa.store import Store
+from qa.web import FetchSettings, check_urls, is_url
 
 # Articles are embedded in groups of about this many chunks: large enough batches for
 # the model, small enough that a failure loses little work.
@@ -21,11 +29,17 @@ ProgressCallback = Callable[[int, int], None]
 
 
 class NoArticlesError(InputError):
-    """Nothing readable was found; `skipped` says why for each file."""
+    """Nothing readable was found; `skipped` says why for each file or URL.
 
-    def __init__(self, message: str, skipped: list[Skipped]) -> None:
-        super().__init__(message, "Supported: .txt, .md, .html, .json, .jsonl.")
+    With URLs among the sources the run failed rather than the input being wrong (exit 1).
+    """
+
+    def __init__(self, message: str, skipped: list[Skipped], fetched: bool = False) -> None:
+        hint = "" if fetched else "Supported: .txt, .md, .html, .json, .jsonl, page and feed URLs."
+        super().__init__(message, hint)
         self.skipped = skipped
+        if fetched:
+            self.exit_code = 1
 
 
 @dataclass
@@ -44,25 +58,50 @@ class IngestReport:
 
 
 def ingest(
-    paths: Iterable[Path],
+    sources: Iterable[Path | str],
     store: Store,
     embedder: Embedder,
     chunking: ChunkSettings,
     progress: ProgressCallback | None = None,
     max_article_mb: float = DEFAULT_MAX_ARTICLE_MB,
+    fetching: FetchSettings | None = None,
+    fetch_progress: ProgressCallback | None = None,
 ) -> IngestReport:
-    """Ingest every article under `paths`; re-ingesting unchanged articles embeds nothing."""
+    """Ingest every article in `sources` (files, folders, page and feed URLs); re-ingesting
+    unchanged articles embeds nothing."""
     started = time.perf_counter()
-    paths = list(paths)
-    loaded = load_articles(paths, max_article_mb)
-    report = IngestReport(skipped=loaded.skipped, notes=loaded.notes)
-    if not loaded.articles:
-        where = ", ".join(str(path) for path in paths)
-        raise NoArticlesError(f"No readable articles in {where}.", loaded.skipped)
+    sources = list(sources)
     with store.writing():
+        # Settings that do not fit the collection fail now, not after every page is fetched.
+        store.check_compatible(embedder.name, chunking)
+        loaded = gather(sources, max_article_mb, fetching, fetch_progress)
+        report = IngestReport(skipped=loaded.skipped, notes=loaded.notes)
+        if not loaded.articles:
+            where = ", ".join(str(source) for source in sources)
+            fetched = any(isinstance(source, str) and is_url(source) for source in sources)
+            raise NoArticlesError(f"No readable articles in {where}.", loaded.skipped, fetched)
         _write_new_and_changed(loaded.articles, report, store, embedder, chunking, progress)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def gather(
+    sources: list[Path | str],
+    max_article_mb: float,
+    fetching: FetchSettings | None,
+    fetch_progress: ProgressCallback | None,
+) -> LoadResult:
+    """Articles from the files and folders, then from the URLs, with one id space for both."""
+    urls = [source for source in sources if isinstance(source, str) and is_url(source)]
+    paths = [Path(source) for source in sources if not (isinstance(source, str) and is_url(source))]
+    check_urls(urls)
+    loaded = load_articles(paths, max_article_mb)
+    if urls:
+        from qa.web import fetch_articles
+
+        settings = fetching or FetchSettings(max_article_mb=max_article_mb)
+        loaded.extend(fetch_articles(urls, settings, fetch_progress))
+    return loaded
 
 
 def _write_new_and_changed(

@@ -9,8 +9,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa.errors import InputError
+
+if TYPE_CHECKING:
+    from qa.html_article import PageArticle
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
@@ -89,6 +93,26 @@ class LoadResult:
     articles: list[Article] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
+    first_seen: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def add(self, item: Article | Skipped | Note, location: str) -> None:
+        """Keep `item`; an article whose id is already taken is skipped, naming the first."""
+        if isinstance(item, Skipped):
+            self.skipped.append(item)
+        elif isinstance(item, Note):
+            self.notes.append(item)
+        elif item.id in self.first_seen:
+            reason = f"duplicate article id {item.id!r} (first seen in {self.first_seen[item.id]})"
+            self.skipped.append(Skipped(item.path or location, reason))
+        else:
+            self.first_seen[item.id] = item.path or location
+            self.articles.append(item)
+
+    def extend(self, other: "LoadResult") -> None:
+        self.skipped.extend(other.skipped)
+        self.notes.extend(other.notes)
+        for article in other.articles:
+            self.add(article, article.path or article.id)
 
 
 def load_articles(
@@ -96,19 +120,9 @@ def load_articles(
 ) -> LoadResult:
     """Load every supported file under `paths`; unreadable ones are skipped with a reason."""
     result = LoadResult()
-    seen: dict[str, str] = {}
     for file in iter_article_files(paths):
         for item in load_file(file, max_article_mb):
-            if isinstance(item, Skipped):
-                result.skipped.append(item)
-            elif isinstance(item, Note):
-                result.notes.append(item)
-            elif item.id in seen:
-                reason = f"duplicate article id {item.id!r} (first seen in {seen[item.id]})"
-                result.skipped.append(Skipped(item.path or str(file), reason))
-            else:
-                seen[item.id] = item.path or str(file)
-                result.articles.append(item)
+            result.add(item, str(file))
     return result
 
 
@@ -278,30 +292,34 @@ def one_line(text: str | None) -> str:
 
 
 def parse_html_article(path: Path, html: str) -> Article | Skipped:
-    """An HTML page: visible text of its article (or body), title and publication date."""
-    from bs4 import BeautifulSoup
+    """A saved news page: its article's text, title, date, site, canonical URL and author."""
+    from qa.html_article import extract_article
 
-    soup = BeautifulSoup(html, "html.parser")
-    for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form"]):
-        tag.decompose()
-    root = soup.find("article") or soup.body or soup
-    blocks = [b.get_text(" ", strip=True) for b in root.find_all(["p", "h1", "h2", "h3", "li"])]
-    text = "\n\n".join(block for block in blocks if block) or root.get_text("\n", strip=True)
-    if not text.strip():
-        return Skipped(str(path), "no visible text in the HTML page")
-    heading = soup.find("h1")
-    title = (soup.title.get_text(strip=True) if soup.title else "") or (
-        heading.get_text(strip=True) if heading else ""
-    )
-    published = soup.find("meta", attrs={"property": "article:published_time"}) or soup.find(
-        "meta", attrs={"name": "date"}
-    )
+    page = extract_article(html)
+    if page is None:
+        return Skipped(str(path), "no article text found in the HTML page")
+    return article_from_page(page, article_id=path.stem, location=str(path))
+
+
+def article_from_page(
+    page: "PageArticle",
+    *,
+    article_id: str,
+    location: str,
+    title: str | None = None,
+    day: str | None = None,
+    source: str | None = None,
+) -> Article:
+    """An article from an extracted page; `title`, `day` and `source` fill what it lacks."""
     return Article(
-        id=path.stem,
-        title=one_line(title) or fallback_title(text),
-        text=text,
-        date=normalise_date(published.get("content") if published else None),
-        path=str(path),
+        id=article_id,
+        title=one_line(page.title) or one_line(title) or fallback_title(page.text),
+        text=page.text,
+        date=normalise_date(page.date) or day,
+        source=one_line(page.site) or source,
+        url=page.url,
+        path=location,
+        extra={"author": one_line(page.author)} if page.author else {},
     )
 
 

@@ -15,6 +15,8 @@ SECRET_PARAMETER = re.compile(
 # Shorter values would mask ordinary words; real keys are far longer.
 MIN_SECRET_CHARS = 8
 SECRET_VARIABLES = ("OPENAI_API_KEY",)
+# LangChain's other providers read their keys from ANTHROPIC_API_KEY, GROQ_API_KEY and the like.
+SECRET_SUFFIX = "_API_KEY"
 
 
 def mask_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
@@ -30,7 +32,9 @@ def mask_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
 def configured_secrets() -> tuple[str, ...]:
     """The API keys set in the environment, as they would be sent."""
     return tuple(
-        value.strip() for name in SECRET_VARIABLES if (value := os.environ.get(name, "")).strip()
+        value.strip()
+        for name, value in os.environ.items()
+        if (name in SECRET_VARIABLES or name.endswith(SECRET_SUFFIX)) and value.strip()
     )
 
 

@@ -25,6 +25,8 @@ from qa.errors import EmbeddingError
 BATCH_SIZE = 4
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 ONNX_OPSET = 17
+# Questions whose vectors are kept: a chat session asks few, an eval run one at a time.
+RECENT_QUERIES = 32
 FALLBACK_HINT = "Set QA_EMBEDDING_BACKEND=torch to embed with sentence-transformers instead."
 
 
@@ -34,14 +36,30 @@ class OnnxEmbedder:
     def __init__(self, name: str, cache_dir: Path) -> None:
         self.name = name
         self.cache_dir = cache_dir
+        self._recent_queries: dict[str, list[float]] = {}
 
     def embed_documents(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
     ) -> list[list[float]]:
         return load_onnx_model(self.name, self.cache_dir).encode(texts, progress).tolist()
 
+    def warm_up(self) -> None:
+        """Load the model now if its graph was exported already; a first export (slow, with
+        torch) waits until something is really embedded."""
+        if not self.cache_dir.is_dir():
+            # Nothing exported here yet, and a warm-up creates no folder.
+            return
+        folder = bundled_model_path(self.name)
+        if graph_path(self.name, folder, self.cache_dir).is_file():
+            load_onnx_model(self.name, self.cache_dir)
+
     def embed_query(self, text: str) -> list[float]:
-        return self.embed_documents([text])[0]
+        # Retrieval and then the extractive answerer both need the question's vector.
+        if text not in self._recent_queries:
+            if len(self._recent_queries) >= RECENT_QUERIES:
+                self._recent_queries.clear()
+            self._recent_queries[text] = self.embed_documents([text])[0]
+        return list(self._recent_queries[text])
 
 
 @dataclass(frozen=True)
@@ -133,11 +151,16 @@ def load_onnx_model(name: str, cache_dir: Path) -> OnnxModel:
 
 def cached_graph(name: str, folder: Path, cache_dir: Path) -> Path:
     """The ONNX graph for this model's weights in `cache_dir`, exported first if missing."""
-    digest = weights_digest(weights_file(folder), cache_dir)
-    graph = cache_dir / f"{Path(name).name}-{digest[:16]}.onnx"
+    graph = graph_path(name, folder, cache_dir)
     if not graph.is_file():
         write_atomically(graph, lambda path: export_graph(folder, path))
     return graph
+
+
+def graph_path(name: str, folder: Path, cache_dir: Path) -> Path:
+    """Where the graph of these weights is kept: a new weights file gets a new graph."""
+    digest = weights_digest(weights_file(folder), cache_dir)
+    return cache_dir / f"{Path(name).name}-{digest[:16]}.onnx"
 
 
 def open_model(graph: Path, folder: Path) -> OnnxModel:

@@ -2,11 +2,12 @@
 
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from importlib.util import find_spec
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from qa.errors import InputError, LLMError
 from qa.masking import mask_secrets
@@ -20,6 +21,8 @@ LOCAL_EXTRA_HINT = (
 )
 # Longest wait between two attempts, even when a server asks for more with Retry-After.
 MAX_RETRY_DELAY = 20.0
+# How LangChain names the package a provider needs: "... requires the langchain-x package".
+MISSING_PACKAGE = re.compile(r"requires the (\S+) package")
 
 T = TypeVar("T")
 
@@ -47,7 +50,37 @@ def openai_api_key(settings: Settings) -> str:
 
 
 def openai_model(settings: Settings) -> str:
+    """The OpenAI model: from `--llm openai:MODEL`, else --model / QA_MODEL, else the default."""
+    named = settings.langchain_model
+    if named and named[0] == "openai":
+        return named[1]
     return settings.model or DEFAULT_OPENAI_MODEL
+
+
+def langchain_chat_model(provider: str, model: str, **options: Any) -> Any:
+    """LangChain's chat model `model` of `provider`; what stops it from being built, in one line."""
+    from langchain.chat_models import init_chat_model
+
+    try:
+        return init_chat_model(model, model_provider=provider, **options)
+    except ImportError as error:
+        package = missing_package(error, provider)
+        raise LLMError(
+            f"{provider}: the {package} package is not installed.",
+            f"Install it with: pip install {package} (or use --llm extractive).",
+        ) from error
+    except Exception as error:
+        if isinstance(error, ValueError) and str(error).startswith("Unsupported provider"):
+            raise InputError(
+                f"LangChain has no chat model provider {provider!r} (--llm {provider}:{model}).",
+                "Use one such as openai, anthropic, google_genai, mistralai, groq or ollama.",
+            ) from error
+        raise unexpected_error(error, provider) from error
+
+
+def missing_package(error: ImportError, provider: str) -> str:
+    found = MISSING_PACKAGE.search(str(error))
+    return found[1].strip("`'\".,") if found else "langchain-" + provider.replace("_", "-")
 
 
 def local_model_path(settings: Settings) -> Path:
@@ -194,6 +227,11 @@ def provider_error(error: Exception, provider: str, settings: Settings) -> LLMEr
             f"{provider}: {where} answered HTTP {error.status_code}.",
             "Try again later, or check the server's log.",
         )
+    return unexpected_error(error, provider)
+
+
+def unexpected_error(error: Exception, provider: str) -> LLMError:
+    """Any other failure: its type and first words, on one line."""
     return LLMError(f"{provider} failed: {type(error).__name__}: {short(str(error))}")
 
 

@@ -224,25 +224,38 @@ def sources_to_json(records: list[ArticleRecord]) -> list[dict[str, Any]]:
 @contextmanager
 def progress_bar(console: Console, description: str) -> Iterator[ProgressCallback | None]:
     """A progress bar on a terminal; nothing when output goes to a file or pipe."""
+    with progress_bars(console, description) as (update,):
+        yield update
+
+
+@contextmanager
+def progress_bars(
+    console: Console, *descriptions: str
+) -> Iterator[tuple[ProgressCallback | None, ...]]:
+    """One bar per step, each shown from its first update; none off a terminal."""
     if not console.is_terminal:
-        yield None
+        yield tuple(None for _ in descriptions)
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     with Progress(
-        f"[bold]{description}",
+        "[bold]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=console,
         transient=True,
     ) as progress:
-        task = progress.add_task(description, total=None)
 
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+        def bar(description: str) -> ProgressCallback:
+            task = progress.add_task(description, total=None, visible=False)
 
-        yield update
+            def update(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total, visible=True)
+
+            return update
+
+        yield tuple(bar(description) for description in descriptions)
 
 
 def preview(text: str) -> str:

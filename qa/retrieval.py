@@ -1,12 +1,14 @@
 """Find the passages most related to a question: meaning and keywords, fused, one per story."""
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
 
-from qa.embeddings import Embedder
+from qa.embeddings import Embedder, get_embedder
 from qa.keyword_index import KeywordIndex, fingerprint_of, refresh_keyword_index
+from qa.settings import Settings
 from qa.store import ChunkHit, Store
 from qa.words import words
 
@@ -76,6 +78,19 @@ class Retriever:
         self.embedder = embedder
         self.mode = mode
         self._index: KeywordIndex | None = None
+
+    @classmethod
+    def open(cls, settings: Settings) -> "Retriever":
+        """Search the collection `settings` names, with the embedding model it was built with."""
+        embedder = get_embedder(settings)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # The model loads in native code, free of the interpreter lock, while Chroma is
+            # imported and opened: a cold `qa ask` waits for the longer of the two, not both.
+            loading = pool.submit(embedder.warm_up)
+            store = Store.open(settings, create=False)
+            loading.result()
+        store.check_embedding_model(embedder.name)
+        return cls(store, embedder, settings.retrieval)
 
     def retrieve(
         self, question: str, k: int, as_of: str | None = None, since: str | None = None

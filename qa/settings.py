@@ -1,15 +1,20 @@
 """One settings object, read from flags and `QA_*` environment variables."""
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDING_MODELS = {
     "local": "all-MiniLM-L6-v2",
     "openai": "text-embedding-3-small",
 }
+ANSWERERS = ("auto", "extractive", "openai", "local")
+# LangChain's `provider:model` (`anthropic:claude-sonnet-4-5`, `ollama:llama3.2:3b`): the
+# provider is a plain name; the model is whatever follows the first colon, without spaces.
+PROVIDER_MODEL = re.compile(r"([A-Za-z][\w-]*):(\S+)")
 
 
 class Settings(BaseSettings):
@@ -55,14 +60,24 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest article (a file, or a .jsonl record) ingest accepts, in MB.",
     )
+    fetch_timeout: float = Field(
+        default=20.0, gt=0, description="Seconds to fetch one web page or feed, at most."
+    )
+    fetch_concurrency: int = Field(
+        default=4, ge=1, le=16, description="Web pages fetched at once during an ingest."
+    )
+    max_page_mb: float = Field(
+        default=10.0, gt=0, description="Largest web page or feed ingest downloads, in MB."
+    )
     k: int = Field(default=5, ge=1, le=100, description="Passages retrieved per question.")
     retrieval: Literal["hybrid", "dense", "keyword"] = Field(
         default="hybrid",
         description="Search by meaning and keywords fused (hybrid), or by one of them alone.",
     )
-    llm: Literal["auto", "extractive", "openai", "local"] = Field(
+    llm: str = Field(
         default="auto",
-        description="Answerer: auto = openai when a key or base URL is set, else extractive.",
+        description="Answerer: auto (openai when a key or base URL is set, else extractive), "
+        "extractive, openai, local, or any LangChain chat model as provider:model.",
     )
     model: str | None = Field(default=None, description="Chat model name or GGUF path.")
     local_model: Path | None = Field(default=None, description="GGUF file for the local answerer.")
@@ -74,6 +89,16 @@ class Settings(BaseSettings):
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="Sampling temperature.")
     timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for a server reply.")
     max_retries: int = Field(default=2, ge=0, description="Retries for transient server errors.")
+
+    @field_validator("llm")
+    @classmethod
+    def answerer_or_provider_model(cls, value: str) -> str:
+        if value in ANSWERERS or provider_model(value):
+            return value
+        raise ValueError(
+            f"{value!r} is not an answerer: use {', '.join(ANSWERERS)}, or a LangChain chat "
+            "model as provider:model (e.g. anthropic:claude-sonnet-4-5, ollama:llama3.2)"
+        )
 
     @model_validator(mode="after")
     def overlap_below_size(self) -> "Settings":
@@ -94,6 +119,11 @@ class Settings(BaseSettings):
         return Path(user_data_dir("qa", appauthor=False))
 
     @property
+    def langchain_model(self) -> tuple[str, str] | None:
+        """(provider, model) when `llm` names a LangChain chat model, else None."""
+        return provider_model(self.llm)
+
+    @property
     def model_cache_dir(self) -> Path:
         return self.model_cache.expanduser() if self.model_cache else self.data_dir / "models"
 
@@ -106,3 +136,10 @@ class Settings(BaseSettings):
 def get_settings(**overrides: object) -> Settings:
     """Settings from the environment, with explicit (non-None) flag values on top."""
     return Settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
+def provider_model(llm: str) -> tuple[str, str] | None:
+    """(provider, model) of a LangChain `provider:model`, else None."""
+    found = PROVIDER_MODEL.fullmatch(llm)
+    # Spelled as LangChain looks it up, so `OpenAI:` and `openai:` are one provider.
+    return (found[1].replace("-", "_").lower(), found[2]) if found else None

@@ -143,13 +143,19 @@ class Store:
 
     def prepare(self, embedding_model: str, chunking: ChunkSettings) -> None:
         """Create the collection for this model and chunking, or check it was built with them."""
-        recorded = self._metadata()
+        if self._metadata() is not None:
+            self.check_compatible(embedding_model, chunking)
+            return
         wanted = {"embedding_model": embedding_model, **chunking.as_metadata()}
+        self.client.create_collection(
+            self.name, metadata=wanted, configuration={"hnsw": {"space": "cosine"}}
+        )
+        self.client.get_or_create_collection(self.name + ARTICLES_SUFFIX)
+
+    def check_compatible(self, embedding_model: str, chunking: ChunkSettings) -> None:
+        """Refuse a model or chunking other than the collection's; a new collection takes any."""
+        recorded = self._metadata()
         if recorded is None:
-            self.client.create_collection(
-                self.name, metadata=wanted, configuration={"hnsw": {"space": "cosine"}}
-            )
-            self.client.get_or_create_collection(self.name + ARTICLES_SUFFIX)
             return
         self.check_embedding_model(embedding_model, recorded)
         differing = {

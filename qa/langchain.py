@@ -1,0 +1,166 @@
+"""qa for LangChain: news passages as a retriever, and cited answers as a Runnable.
+
+    from qa.langchain import NewsQAChain, NewsRetriever
+
+Only this module imports LangChain's types; the rest of qa never imports it.
+"""
+
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from queue import SimpleQueue
+from typing import Any, ClassVar, TypeVar
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import RunnableConfig, RunnableSerializable
+from langchain_core.runnables.config import run_in_executor
+from pydantic import BaseModel, PrivateAttr
+
+from qa.answering import Answer, Assistant, TokenCallback
+from qa.retrieval import Passage, Retriever
+from qa.settings import Settings, get_settings
+
+Opened = TypeVar("Opened")
+
+
+class CollectionOptions(BaseModel):
+    """The collection to use and how; options left unset come from `settings` if given, else
+    from the `QA_*` environment variables and defaults, as for the `qa` command."""
+
+    OPTIONS: ClassVar[tuple[str, ...]] = ("home", "collection", "chroma_url", "k", "retrieval")
+
+    settings: Settings | None = None
+    home: Path | None = None
+    collection: str | None = None
+    chroma_url: str | None = None
+    k: int | None = None
+    retrieval: str | None = None
+
+    _opened: Any = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def qa_settings(self) -> Settings:
+        """The settings in force: `settings` (or the environment's) with the options on top."""
+        given = {name: getattr(self, name) for name in self.OPTIONS}
+        given = {name: value for name, value in given.items() if value is not None}
+        if self.settings is None:
+            return get_settings(**given)
+        return Settings(**{**self.settings.model_dump(), **given}) if given else self.settings
+
+    @contextmanager
+    def opened(self, open_with: Callable[[Settings], Opened]) -> Iterator[Opened]:
+        """What `open_with` opens, opened at the first call and lent to one call at a time.
+
+        `batch` calls from several threads; a local model process, the keyword index and
+        embedded Chroma are not to be used by two at once.
+        """
+        with self._lock:
+            if self._opened is None:
+                self._opened = open_with(self.qa_settings())
+            yield self._opened
+
+
+class NewsRetriever(CollectionOptions, BaseRetriever):
+    """The passages of the ingested articles that best match a query, as Documents.
+
+    Each document's metadata holds `article_id`, `title`, `date`, `source`, `url`, `chunk_id`,
+    `score` (cosine similarity), `rank`, `also_in` (other articles with the same story) and
+    `start`/`end`: `article.text[start:end] == document.page_content`.
+    """
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        with self.opened(opened_retriever) as (retriever, k):
+            passages = retriever.retrieve(query, k)
+        return [passage_document(passage) for passage in passages]
+
+
+class NewsQAChain(CollectionOptions, RunnableSerializable[str, Answer]):
+    """A question in, qa's `Answer` out: every `[n]` in its text is a checked citation.
+
+    `stream` yields the answer's text as it is written (unchecked), then the checked `Answer`.
+    `llm` is any `--llm` value: extractive, openai, local or a LangChain `provider:model`.
+    """
+
+    OPTIONS: ClassVar[tuple[str, ...]] = (*CollectionOptions.OPTIONS, "llm", "model", "base_url")
+
+    llm: str | None = None
+    model: str | None = None
+    base_url: str | None = None
+
+    def invoke(self, input: str, config: RunnableConfig | None = None, **kwargs: Any) -> Answer:
+        return self._call_with_config(self.ask, input, config)
+
+    def stream(
+        self, input: str, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[str | Answer]:
+        """The answer's text piece by piece as the model writes it, then the checked `Answer`."""
+        yield from self._transform_stream_with_config(iter([input]), self.ask_streaming, config)
+
+    async def astream(
+        self, input: str, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[str | Answer]:
+        pieces = self.stream(input, config, **kwargs)
+        # Neither a piece nor an answer is ever None, so None can say the stream is over.
+        while (piece := await run_in_executor(config, next, pieces, None)) is not None:
+            yield piece
+
+    def ask(self, question: str, on_token: TokenCallback | None = None) -> Answer:
+        with self.opened(Assistant.open) as assistant:
+            return assistant.ask(question, on_token=on_token)
+
+    def ask_streaming(self, questions: Iterator[str]) -> Iterator[str | Answer]:
+        question = "".join(questions)
+        return pieces_then_answer(lambda on_token: self.ask(question, on_token))
+
+
+def opened_retriever(settings: Settings) -> tuple[Retriever, int]:
+    return Retriever.open(settings), settings.k
+
+
+def passage_document(passage: Passage) -> Document:
+    return Document(
+        id=passage.chunk_id,
+        page_content=passage.text,
+        metadata={
+            "article_id": passage.article_id,
+            "title": passage.title,
+            "date": passage.date,
+            "source": passage.source,
+            "url": passage.url,
+            "chunk_id": passage.chunk_id,
+            "score": passage.score,
+            "rank": passage.rank,
+            "start": passage.start,
+            "end": passage.end,
+            "also_in": [copy.article_id for copy in passage.also_in],
+        },
+    )
+
+
+def pieces_then_answer(ask: Callable[[TokenCallback], Answer]) -> Iterator[str | Answer]:
+    """Each piece `ask` passes to its callback as it comes, then the answer it returns.
+
+    qa's answerers push pieces to a callback; a generator has to be pulled, so `ask` runs in a
+    thread of its own and hands everything over through a queue.
+    """
+    handed: SimpleQueue[tuple[str, Any]] = SimpleQueue()
+
+    def run() -> None:
+        try:
+            handed.put(("answer", ask(lambda piece: handed.put(("piece", piece)))))
+        except BaseException as error:
+            handed.put(("error", error))
+
+    threading.Thread(target=run, name="qa-answer", daemon=True).start()
+    while True:
+        kind, item = handed.get()
+        if kind == "error":
+            raise item
+        yield item
+        if kind == "answer":
+            return

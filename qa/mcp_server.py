@@ -1,0 +1,120 @@
+"""`qa mcp`: ask, search and sources as tools for AI agents, over MCP on stdin/stdout."""
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import Field
+
+from qa.answering import Assistant
+from qa.errors import QAError
+from qa.settings import Settings
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+INSTRUCTIONS = (
+    "These tools answer questions from a collection of news articles, and every answer cites "
+    "the exact passages it rests on. Prefer them to your own knowledge for anything the "
+    "articles may cover, and quote their citations. When `ask` abstains, the articles do not "
+    "hold the answer: say so rather than guessing."
+)
+ASK = (
+    "Answer a factual question from the news articles, with citations. Use it for questions "
+    "about events, people, places, numbers or dates the articles may report. Returns the "
+    "answer (`answer`, and `short_answer` when one name, number or date answers it), whether "
+    "it abstained (`abstained`: the articles do not say; do not guess then), `citations` "
+    "(each `[n]` in the answer: article id, title, date, url, the verbatim `quote` and its "
+    "`start`/`end` offsets in the article) and the `passages` it was written from."
+)
+SEARCH = (
+    "Find the passages of the news articles that best match a query, without writing an "
+    "answer. Use it to gather evidence to read and weigh yourself, to check a claim, or when "
+    "a question needs several passages combined. Each passage has its rank, article id, "
+    "title, date, score (cosine similarity), text and `start`/`end` offsets in the article."
+)
+SOURCES = (
+    "List the articles in the collection: id, title, date, source, url and number of chunks, "
+    "newest first. Use it to learn what the collection covers (topics, date range) before "
+    "asking, or to find an article's id; it reads no article text."
+)
+
+Question = Annotated[str, Field(description="The question, in plain words.")]
+Query = Annotated[str, Field(description="What to look for: a question or keywords.")]
+Passages = Annotated[
+    int | None, Field(ge=1, le=100, description="Passages to retrieve (default: the server's k).")
+]
+AsOf = Annotated[
+    date | None,
+    Field(description="Only use articles published on or before this date (YYYY-MM-DD)."),
+]
+
+
+def serve(settings: Settings) -> None:
+    """Answer MCP requests on stdin/stdout until the client closes them; logs go to stderr."""
+    from qa.rendering import stderr_console
+
+    stderr_console().print(
+        f"[dim]qa mcp: collection {settings.collection!r} at "
+        f"{settings.chroma_url or settings.data_dir}, on stdin/stdout[/]"
+    )
+    build_server(settings).run("stdio")
+
+
+def build_server(settings: Settings) -> "MCPServer":
+    """An MCP server whose tools share one store, embedding model and answerer."""
+    from mcp.server.mcpserver import MCPServer
+
+    from qa.rendering import answer_to_json, passage_to_json, sources_to_json
+
+    opened = OpenedAssistant(settings)
+    # Warnings only: stderr is where a client such as Claude Desktop keeps the server's log.
+    server = MCPServer("qa", instructions=INSTRUCTIONS, log_level="WARNING")
+
+    @server.tool(description=ASK)
+    def ask(question: Question, k: Passages = None, as_of: AsOf = None) -> dict[str, Any]:
+        with opened.use() as assistant:
+            answer = assistant.ask(question, k=k, as_of=as_of and as_of.isoformat())
+        return answer_to_json(answer)
+
+    @server.tool(description=SEARCH)
+    def search(query: Query, k: Passages = None, as_of: AsOf = None) -> dict[str, Any]:
+        with opened.use() as assistant:
+            passages = assistant.retrieve(query, k, as_of and as_of.isoformat())
+        return {"query": query, "passages": [passage_to_json(p) for p in passages]}
+
+    @server.tool(description=SOURCES)
+    def sources() -> dict[str, Any]:
+        with opened.use() as assistant:
+            records = assistant.store.articles()
+        return {"collection": settings.collection, "articles": sources_to_json(records)}
+
+    return server
+
+
+class OpenedAssistant:
+    """The assistant, opened at the first tool call and lent to one call at a time.
+
+    The SDK runs each call in a thread of its own; a local model process, the keyword index
+    and embedded Chroma are not to be used by two at once.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.assistant: Assistant | None = None
+        self.lock = threading.Lock()
+
+    @contextmanager
+    def use(self) -> Iterator[Assistant]:
+        """The assistant; a qa error becomes the tool's error message, for the agent to read."""
+        from mcp.server.mcpserver.exceptions import ToolError
+
+        with self.lock:
+            try:
+                if self.assistant is None:
+                    self.assistant = Assistant.open(self.settings)
+                yield self.assistant
+            except QAError as error:
+                raise ToolError(str(error)) from error

@@ -1,0 +1,111 @@
+"""A news site on loopback for web-ingest tests: pages, feeds, and every way a fetch fails."""
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from html import escape
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+from tests.servers import serve_http
+
+PAGES = Path(__file__).parent / "pages"
+
+
+@dataclass
+class Route:
+    """One reply: status, content type and body; `delay` before it, or a body that trickles."""
+
+    body: bytes = b""
+    content_type: str = "text/html; charset=utf-8"
+    status: int = 200
+    delay: float = 0.0
+    trickle: float = 0.0
+    location: str | None = None
+
+
+@dataclass
+class NewsSite:
+    routes: dict[str, Route] = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)
+    base: str = ""
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def page(self, path: str, html: str) -> str:
+        self.routes[path] = Route(html.encode())
+        return self.url(path)
+
+
+@contextmanager
+def serve_news_site() -> Iterator[NewsSite]:
+    site = NewsSite()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            site.requests.append(self.path)
+            route = site.routes.get(self.path, Route(b"<h1>Not found</h1>", status=404))
+            time.sleep(route.delay)
+            self.send_response(route.status)
+            if route.location:
+                self.send_header("Location", route.location)
+            self.send_header("Content-Type", route.content_type)
+            self.send_header("Content-Length", str(len(route.body)))
+            self.end_headers()
+            try:
+                if not route.trickle:
+                    self.wfile.write(route.body)
+                    return
+                for byte in route.body:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(route.trickle)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with serve_http(Handler) as base:
+        site.base = base
+        yield site
+
+
+def saved_page(name: str) -> str:
+    return (PAGES / name).read_text(encoding="utf-8")
+
+
+def rss(entries: list[dict], title: str = "Loopback News") -> bytes:
+    """An RSS 2.0 feed; each entry has `link` and optionally `title` and `date` (YYYY-MM-DD)."""
+    items = []
+    for entry in entries:
+        parts = [f"<link>{escape(entry['link'])}</link>"]
+        if entry.get("title"):
+            parts.append(f"<title>{escape(entry['title'])}</title>")
+        if entry.get("date"):
+            day = datetime.fromisoformat(entry["date"]).replace(hour=12, tzinfo=UTC)
+            parts.append(f"<pubDate>{format_datetime(day)}</pubDate>")
+        items.append(f"<item>{''.join(parts)}</item>")
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
+        f"<title>{escape(title)}</title><link>http://127.0.0.1/</link>"
+        f"<description>Test feed</description>{''.join(items)}</channel></rss>"
+    ).encode()
+
+
+def atom(entries: list[dict], title: str = "Loopback News") -> bytes:
+    items = "".join(
+        f"<entry><title>{escape(entry.get('title', ''))}</title>"
+        f'<link href="{escape(entry["link"])}"/><id>{escape(entry["link"])}</id>'
+        f"<updated>{entry.get('date', '2024-01-01')}T12:00:00Z</updated></entry>"
+        for entry in entries
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">'
+        f"<title>{escape(title)}</title><id>urn:loopback</id>"
+        f"<updated>2024-01-01T12:00:00Z</updated>{items}</feed>"
+    ).encode()
