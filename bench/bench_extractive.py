@@ -18,15 +18,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from qa import extractive, metrics
+from qa import extractive
 from qa.answering import Assistant
 from qa.chunking import ChunkSettings
 from qa.citations import strip_markers
 from qa.embeddings import get_embedder
+from qa.evaluation import metrics
+from qa.evaluation.testset import load_eval_set
 from qa.ingestion import ingest
 from qa.settings import get_settings
 from qa.store import Store
-from qa.testset import load_eval_set
 
 DEFAULT_SHORTLIST = extractive.SHORTLIST
 

@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=ROOT / "seeds")
     args = parser.parse_args()
 
-    from qa.providers import bundled_gguf
+    from qa.llm.providers import bundled_gguf
     from tests.servers import SERVED_MODEL, free_port, serve_llama
 
     gguf = bundled_gguf()

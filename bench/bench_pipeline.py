@@ -119,7 +119,7 @@ def phase_ingest(args: argparse.Namespace) -> dict:
 
 
 def timed_questions(args: argparse.Namespace, call) -> dict:
-    from qa.metrics import percentile
+    from qa.evaluation.metrics import percentile
 
     questions = [
         json.loads(line)["question"]

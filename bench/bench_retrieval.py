@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa import metrics
-from qa.evaluation import package_versions
-from qa.testset import EvalQuestion, load_eval_set
+from qa.evaluation import metrics
+from qa.evaluation.run import package_versions
+from qa.evaluation.testset import EvalQuestion, load_eval_set
 
 K_VALUES = (1, 3, 5)
 PEER_CHUNK_SIZE, PEER_CHUNK_OVERLAP = 1000, 200

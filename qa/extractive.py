@@ -3,12 +3,11 @@
 import re
 from dataclasses import dataclass, replace
 
-from qa.answering import Answer, TokenCallback
-from qa.citations import NO_ANSWER, Citation, citation_for_span
+from qa.citations import NO_ANSWER, citation_for_span
 from qa.embeddings import Embedder
-from qa.retrieval import Passage
 from qa.sentences import Span, split_sentences
 from qa.short_answers import answer_kind, short_answer
+from qa.types import Answer, Citation, Passage, TokenCallback
 from qa.words import content_words
 
 MAX_SENTENCES = 2
@@ -54,6 +53,8 @@ class ExtractiveAnswerer:
 
     name = "extractive"
     model: str | None = None
+    # It quotes and never writes: there is no model to rewrite a follow-up question with.
+    complete = None
 
     def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder

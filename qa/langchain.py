@@ -19,9 +19,10 @@ from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from langchain_core.runnables.config import run_in_executor
 from pydantic import BaseModel, PrivateAttr
 
-from qa.answering import Answer, Assistant, TokenCallback
-from qa.retrieval import Passage, Retriever
+from qa.answering import Assistant
+from qa.retrieval import Retriever
 from qa.settings import Settings, get_settings
+from qa.types import Answer, Passage, TokenCallback
 
 Opened = TypeVar("Opened")
 

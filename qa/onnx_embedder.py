@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.embeddings import bundled_model_path
+from qa.bundled_model import bundled_model_path
 from qa.errors import EmbeddingError
 
 # Texts per inference. Small batches are faster here, not slower: on 1,259 news chunks

@@ -8,18 +8,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from qa.answering import Answer
-from qa.citations import Citation
 from qa.errors import QAError
 from qa.ingestion import IngestReport, ProgressCallback
 from qa.masking import mask_secrets
-from qa.retrieval import Passage
 from qa.store import ArticleRecord
+from qa.types import Answer, Citation, Passage
 
 if TYPE_CHECKING:
     # Only `qa eval` renders these; `qa ask` should not import the eval modules to start.
-    from qa.evaluation import Report
-    from qa.reports import Comparison
+    from qa.evaluation.reports import Comparison
+    from qa.evaluation.run import Report
 
 QUOTE_PREVIEW_CHARS = 300
 

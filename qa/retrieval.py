@@ -10,6 +10,7 @@ from qa.embeddings import Embedder, get_embedder
 from qa.keyword_index import KeywordIndex, fingerprint_of, refresh_keyword_index
 from qa.settings import Settings
 from qa.store import ChunkHit, Store
+from qa.types import Copy, Passage
 from qa.words import words
 
 # Share of the keyword (BM25) score in the hybrid ranking; the rest is meaning (cosine
@@ -29,37 +30,6 @@ MIN_CANDIDATES = 20
 # one's word 5-grams appear in the other (wire stories re-run under new ids and headlines).
 DUPLICATE_CONTAINMENT = 0.6
 SHINGLE = 5
-
-
-@dataclass(frozen=True)
-class Copy:
-    """Another article that carries the same passage."""
-
-    article_id: str
-    title: str
-    date: str | None
-    url: str | None
-
-
-@dataclass(frozen=True)
-class Passage:
-    """A retrieved chunk with where it sits in its article; `rank` starts at 1.
-
-    `score` is the cosine similarity of the chunk to the question.
-    """
-
-    rank: int
-    chunk_id: str
-    article_id: str
-    title: str
-    date: str | None
-    source: str | None
-    url: str | None
-    start: int
-    end: int
-    text: str
-    score: float
-    also_in: tuple[Copy, ...] = ()
 
 
 @dataclass(frozen=True)

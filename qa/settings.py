@@ -11,10 +11,10 @@ DEFAULT_EMBEDDING_MODELS = {
     "local": "all-MiniLM-L6-v2",
     "openai": "text-embedding-3-small",
 }
-ANSWERERS = ("auto", "extractive", "openai", "local")
 # LangChain's `provider:model` (`anthropic:claude-sonnet-4-5`, `ollama:llama3.2:3b`): the
 # provider is a plain name; the model is whatever follows the first colon, without spaces.
 PROVIDER_MODEL = re.compile(r"([A-Za-z][\w-]*):(\S+)")
+ANSWERER_NAME = re.compile(r"[a-z][a-z_-]*")
 
 
 class Settings(BaseSettings):
@@ -93,11 +93,12 @@ class Settings(BaseSettings):
     @field_validator("llm")
     @classmethod
     def answerer_or_provider_model(cls, value: str) -> str:
-        if value in ANSWERERS or provider_model(value):
+        # Whether a name is one of qa's answerers is for qa.answerers, where they are declared.
+        if ANSWERER_NAME.fullmatch(value) or provider_model(value):
             return value
         raise ValueError(
-            f"{value!r} is not an answerer: use {', '.join(ANSWERERS)}, or a LangChain chat "
-            "model as provider:model (e.g. anthropic:claude-sonnet-4-5, ollama:llama3.2)"
+            f"{value!r} is neither an answerer (such as auto or extractive) nor a LangChain "
+            "chat model as provider:model (e.g. anthropic:claude-sonnet-4-5, ollama:llama3.2)"
         )
 
     @model_validator(mode="after")

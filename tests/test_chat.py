@@ -8,9 +8,9 @@ import pytest
 from rich.console import Console
 
 from qa.answering import Answer, Assistant
-from qa.chat import MEMORY_TURNS, Chat
-from qa.condense import Turn, condense_prompt, condense_with_rules, needs_context
-from qa.repl import interact, read_lines
+from qa.chat.condense import Turn, condense_prompt, condense_with_rules, needs_context
+from qa.chat.repl import interact, read_lines
+from qa.chat.session import MEMORY_TURNS, Chat
 from qa.settings import get_settings
 from tests.servers import free_port
 
@@ -235,7 +235,7 @@ def test_a_failed_turn_prints_one_line_and_the_session_goes_on(chat):
 
 
 def test_server_that_does_not_answer_fails_the_turn_not_the_session(seeded):
-    pytest.importorskip("qa.generative")
+    pytest.importorskip("qa.llm.answerer")
     closed = free_port()
     session = f"{SPECIAL_REPRESENTATIVE}\n/k 3\n/help\n"
     result = seeded(

@@ -1,8 +1,9 @@
 import pytest
 from rich.console import Console
 
-from qa.citations import NO_ANSWER, verify_citations
-from qa.generative import answer_messages, checked_answer, render_prompt
+from qa.citations import NO_ANSWER, checked_answer, verify_citations
+from qa.llm.answerer import answer_messages
+from qa.prompts import render_prompt
 from qa.rendering import render_after_stream
 from qa.retrieval import Passage
 

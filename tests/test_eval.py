@@ -1,7 +1,7 @@
 import json
 
+from qa.evaluation.testset import load_eval_set
 from qa.loading import load_articles
-from qa.testset import load_eval_set
 from tests.conftest import KREMLIN_QUESTION, SEED_ARTICLE, SEEDS
 
 SEED_SET = SEEDS / "eval" / "seed.jsonl"

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from qa.answering import Answer
-from qa.generative import checked_answer
+from qa.citations import checked_answer
 from qa.loading import load_articles
 from qa.settings import get_settings
 from tests.conftest import KREMLIN_QUESTION, ROOT, SEED_ARTICLE

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from qa.answerers import build_answerer
 from qa.answering import Assistant
+from qa.citations import checked_answer
+from qa.embeddings import get_embedder
 from qa.errors import LLMError
-from qa.generative import GenerativeAnswerer, checked_answer
 from qa.loading import load_articles
 from qa.settings import get_settings
 from tests.conftest import KREMLIN_QUESTION, SEED_ARTICLE, smollm2_gguf
@@ -84,8 +86,8 @@ def test_streamed_pieces_are_the_draft_whose_citations_were_checked(seeded, llam
 
 @pytest.mark.server
 def test_complete_returns_the_reply_to_one_system_and_user_message(llama_server):
-    settings = get_settings(base_url=llama_server, model=SERVED_MODEL)
-    answerer = GenerativeAnswerer.for_provider("openai", settings)
+    settings = get_settings(llm="openai", base_url=llama_server, model=SERVED_MODEL)
+    answerer = build_answerer(settings, get_embedder(settings))
     reply = answerer.complete("Answer with one word.", "What colour is the sky on a clear day?")
     assert isinstance(reply, str) and reply.strip()
 
@@ -228,7 +230,7 @@ def model_processes() -> set[int]:
     for children in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
         for pid in children.read_text().split():
             try:
-                if b"qa.local_model" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                if b"qa.llm.local_model" in Path(f"/proc/{pid}/cmdline").read_bytes():
                     found.add(int(pid))
             except FileNotFoundError:
                 pass

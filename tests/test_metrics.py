@@ -1,6 +1,6 @@
 import pytest
 
-from qa.metrics import (
+from qa.evaluation.metrics import (
     abstention_scores,
     contains_answer,
     exact_match,

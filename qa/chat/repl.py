@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from qa.chat import COMMANDS, Chat, Excerpt, Help, Leave, Notice, Sources, is_command
+from qa.chat.session import COMMANDS, Chat, Excerpt, Help, Leave, Notice, Sources, is_command
 from qa.errors import QAError
 from qa.rendering import (
     byline,

@@ -66,7 +66,7 @@ class LocalModel:
         if self.process is not None and self.process.poll() is None:
             return self.process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "qa.local_model", str(self.path)],
+            [sys.executable, "-m", "qa.llm.local_model", str(self.path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

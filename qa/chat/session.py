@@ -6,11 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
 
-from qa.answering import Answer, Assistant, TokenCallback
-from qa.citations import Citation
-from qa.condense import Turn, standalone_question
+from qa.answering import Assistant
+from qa.chat.condense import Turn, standalone_question
 from qa.loading import Article
-from qa.retrieval import Passage
+from qa.types import Answer, Citation, Passage, TokenCallback
 
 # Only the last few turns are remembered, so the rewrite prompt never grows without limit.
 MEMORY_TURNS = 4
@@ -106,8 +105,7 @@ class Chat:
 
     def standalone_question(self, question: str) -> str:
         """`question` as it reads without the conversation; unchanged when it already does."""
-        complete = getattr(self.assistant.answerer, "complete", None)
-        return standalone_question(list(self.turns), question, complete)
+        return standalone_question(list(self.turns), question, self.assistant.answerer.complete)
 
     def command(self, line: str) -> CommandReply:
         """Carry out a slash command; problems come back as warnings, never as errors."""

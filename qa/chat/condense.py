@@ -4,9 +4,9 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from qa.answering import Answer
 from qa.citations import strip_markers
-from qa.generative import load_template
+from qa.prompts import render_two_messages
+from qa.types import Answer
 from qa.words import STOPWORDS, content_words, words
 
 PROMPT_ANSWER_CHARS = 400
@@ -17,8 +17,6 @@ QUESTION_WORD = re.compile(r"\b(who|whom|whose|what|when|where|why|which|how)\b"
 REPLY_LABEL = re.compile(
     r"^\W*(?:(?:rewritten|standalone|last) question|question|user|assistant)\s*:\s*", re.I
 )
-# condense.txt holds the system message, then a line `---`, then the user message.
-TEMPLATE_SECTIONS = re.compile(r"^---$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -58,11 +56,10 @@ def condense_with_model(
 
 def condense_prompt(turns: Iterable[Turn], question: str) -> tuple[str, str]:
     """System and user messages asking for a standalone question (the turns are the memory)."""
-    system, user = TEMPLATE_SECTIONS.split(load_template(CONDENSE_TEMPLATE), maxsplit=1)
     history = "\n".join(
         f"User: {turn.standalone}\nAssistant: {answer_summary(turn.answer)}" for turn in turns
     )
-    return system.strip(), user.strip().format(history=history, question=question)
+    return render_two_messages(CONDENSE_TEMPLATE, history=history, question=question)
 
 
 def answer_summary(answer: Answer) -> str:

@@ -27,13 +27,6 @@ MISSING_PACKAGE = re.compile(r"requires the (\S+) package")
 T = TypeVar("T")
 
 
-def resolve_llm(settings: Settings) -> str:
-    """`auto` means OpenAI-compatible when a key or base URL is configured, else extractive."""
-    if settings.llm != "auto":
-        return settings.llm
-    return "openai" if os.environ.get("OPENAI_API_KEY") or settings.base_url else "extractive"
-
-
 def openai_api_key(settings: Settings) -> str:
     """The API key: from the environment; a local server with a base URL needs none."""
     key = os.environ.get("OPENAI_API_KEY", "").strip()

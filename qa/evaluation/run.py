@@ -10,14 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa import metrics
-from qa.answering import Answer, Assistant
+from qa.answering import Assistant
 from qa.citations import MARKER_GROUP, strip_markers
 from qa.errors import InputError
+from qa.evaluation import metrics
+from qa.evaluation.testset import EvalQuestion, EvalSet
 from qa.ingestion import IngestReport, ProgressCallback
 from qa.masking import mask_secrets
 from qa.settings import Settings
-from qa.testset import EvalQuestion, EvalSet
+from qa.types import Answer
 
 REPORT_FORMAT = 1
 TEMPORARY_COLLECTION = "eval"
@@ -286,7 +287,7 @@ def describe_run(assistant: Assistant, corpus: Sequence[Path], temporary: bool) 
     return {
         "answerer": assistant.answerer.name,
         "model": assistant.answerer.model,
-        "answerer_parameters": getattr(assistant.answerer, "parameters", None),
+        "answerer_parameters": assistant.answerer.parameters,
         "temperature": settings.temperature,
         "embedding_model": assistant.embedder.name,
         "k": settings.k,

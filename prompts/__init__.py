@@ -1,1 +1,0 @@
-"""Prompt templates, shipped as package data of `qa.prompts`."""

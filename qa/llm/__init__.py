@@ -1,0 +1,1 @@
+"""Language models: the answerer that asks them, chat clients, credentials, provider errors."""

@@ -1,0 +1,119 @@
+"""Chat clients: any LangChain chat model (OpenAI and compatible servers among them), or a GGUF
+run by llama-cpp-python; each gives a whole reply or the reply piece by piece."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+from qa.errors import LLMError
+from qa.settings import Settings
+
+# Answers are one to three sentences; the cap keeps a rambling model from running on.
+MAX_ANSWER_TOKENS = 300
+# What llama.cpp's server uses by default; without it small models loop on a phrase.
+LOCAL_REPEAT_PENALTY = 1.1
+
+Messages = list[dict[str, str]]
+
+
+class ChatModel(Protocol):
+    """One chat model behind a provider: a whole reply, or the reply piece by piece."""
+
+    provider: str
+    model: str
+
+    def reply(self, messages: Messages) -> str: ...
+
+    def stream(self, messages: Messages) -> Iterator[str]: ...
+
+
+class LangChainChat:
+    """Any chat model LangChain's `init_chat_model` builds from a provider and a model name."""
+
+    def __init__(self, provider: str, model: str, settings: Settings) -> None:
+        from qa.llm.providers import langchain_chat_model, openai_api_key
+
+        self.provider = provider
+        self.model = model
+        options = {
+            "temperature": settings.temperature,
+            "timeout": settings.timeout,
+            "max_tokens": MAX_ANSWER_TOKENS,
+        }
+        if provider == "openai":
+            options |= {
+                "api_key": openai_api_key(settings),
+                "base_url": settings.base_url,
+                # Retries happen in qa.llm.providers, where a started stream is never repeated.
+                "max_retries": 0,
+            }
+        self.client = langchain_chat_model(provider, model, **options)
+
+    def reply(self, messages: Messages) -> str:
+        with self.errors_in_one_line():
+            return text_of(self.client.invoke(messages).content)
+
+    def stream(self, messages: Messages) -> Iterator[str]:
+        with self.errors_in_one_line():
+            for chunk in self.client.stream(messages):
+                if text := text_of(chunk.content):
+                    yield text
+
+    @contextmanager
+    def errors_in_one_line(self) -> Iterator[None]:
+        """Other providers' SDKs retry on their own; qa only says in one line how they failed.
+
+        OpenAI's errors pass unchanged: qa.llm.providers retries them and says what to do.
+        """
+        try:
+            yield
+        except Exception as error:
+            if self.provider == "openai" or isinstance(error, LLMError):
+                raise
+            from qa.llm.providers import unexpected_error
+
+            raise unexpected_error(error, self.provider) from error
+
+
+class OpenAIChat(LangChainChat):
+    """OpenAI, or any OpenAI-compatible server at `settings.base_url`."""
+
+    def __init__(self, settings: Settings) -> None:
+        from qa.llm.providers import openai_model
+
+        super().__init__("openai", openai_model(settings), settings)
+
+
+class LocalChat:
+    """A GGUF model run by llama-cpp-python in a child process of qa."""
+
+    provider = "local"
+
+    def __init__(self, settings: Settings) -> None:
+        from qa.llm.local_model import LocalModel
+        from qa.llm.providers import local_model_path
+
+        path = local_model_path(settings)
+        self.model = path.name
+        self.temperature = settings.temperature
+        self.runner = LocalModel(path)
+
+    def reply(self, messages: Messages) -> str:
+        return "".join(self.stream(messages))
+
+    def stream(self, messages: Messages) -> Iterator[str]:
+        return self.runner.complete(
+            messages,
+            max_tokens=MAX_ANSWER_TOKENS,
+            temperature=self.temperature,
+            repeat_penalty=LOCAL_REPEAT_PENALTY,
+        )
+
+
+def text_of(content: str | list) -> str:
+    """The text of a message's content, which some models send as a list of parts."""
+    if isinstance(content, str):
+        return content
+    return "".join(
+        part.get("text", "") if isinstance(part, dict) else str(part) for part in content
+    )
