@@ -80,15 +80,20 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
-def settings_from(**options: Any):
+def settings_from(options: dict[str, Any]):
+    """Settings from the environment, with the command's options that were given on top.
+
+    `options` is the command's `locals()`: the names of its options are the settings' names.
+    """
     from pydantic import ValidationError
 
     from qa.answerers import check_choice
     from qa.errors import InputError
-    from qa.settings import get_settings
+    from qa.settings import Settings, get_settings
 
+    given = {name: value for name, value in options.items() if name in Settings.model_fields}
     try:
-        settings = get_settings(**options)
+        settings = get_settings(**given)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()
@@ -126,7 +131,6 @@ def ingest(
     from qa.ingestion import NoArticlesError
     from qa.ingestion import ingest as run_ingest
     from qa.rendering import (
-        ingest_report_to_json,
         progress_bars,
         render_ingest_report,
         render_skipped,
@@ -137,7 +141,7 @@ def ingest(
 
     err = stderr_console()
     with user_errors():
-        settings = settings_from(home=home, collection=collection, chroma_url=chroma_url)
+        settings = settings_from(locals())
         store = Store.open(settings)
         try:
             with progress_bars(err, "Fetching", "Embedding") as (fetched, embedded):
@@ -155,7 +159,7 @@ def ingest(
             render_skipped(err, error.skipped)
             raise
     if json_output:
-        print_json(ingest_report_to_json(report))
+        print_json(report.to_json())
     else:
         render_ingest_report(err, report)
 
@@ -182,21 +186,12 @@ def ask(
 ) -> None:
     """Answer a question from the ingested articles, citing the passages it quotes."""
     from qa.answering import Assistant
-    from qa.rendering import answer_to_json, own_line_for_errors, render_answer, stdout_console
+    from qa.rendering import own_line_for_errors, render_answer, stdout_console
 
     out = stdout_console()
     with user_errors():
         as_of = parse_date_option(as_of)
-        settings = settings_from(
-            home=home,
-            collection=collection,
-            chroma_url=chroma_url,
-            k=k,
-            retrieval=retrieval,
-            llm=llm,
-            model=model,
-            base_url=base_url,
-        )
+        settings = settings_from(locals())
         assistant = Assistant.open(settings)
         streaming = stream and not json_output and out.is_terminal
         streamed: list[str] = []
@@ -208,7 +203,7 @@ def ask(
         with own_line_for_errors(out, streamed):
             answer = assistant.ask(question, as_of=as_of, on_token=on_token if streaming else None)
     if json_output:
-        print_json(answer_to_json(answer))
+        print_json(answer.to_json())
     elif streaming:
         from qa.rendering import render_after_stream
 
@@ -229,7 +224,7 @@ def sources(
     from qa.store import Store
 
     with user_errors():
-        settings = settings_from(home=home, collection=collection, chroma_url=chroma_url)
+        settings = settings_from(locals())
         records = Store.open(settings, create=False).articles()
     if json_output:
         print_json(sources_to_json(records))
@@ -250,7 +245,7 @@ def reset(
 
     err = stderr_console()
     with user_errors():
-        settings = settings_from(home=home, collection=collection, chroma_url=chroma_url)
+        settings = settings_from(locals())
         store = Store.open(settings, create=False)
         if not yes and not typer.confirm(
             f"Delete all articles in collection {settings.collection!r} at {store.location}?",
@@ -295,16 +290,7 @@ def chat(
     from qa.chat.repl import run_chat
 
     with user_errors():
-        settings = settings_from(
-            home=home,
-            collection=collection,
-            chroma_url=chroma_url,
-            k=k,
-            retrieval=retrieval,
-            llm=llm,
-            model=model,
-            base_url=base_url,
-        )
+        settings = settings_from(locals())
         code = run_chat(settings)
     raise typer.Exit(code)
 
@@ -365,16 +351,7 @@ def evaluate(
         previous = load_report(compare) if compare else None
         if out:
             check_writable(out)
-        settings = settings_from(
-            home=home,
-            collection=collection,
-            chroma_url=chroma_url,
-            k=k,
-            retrieval=retrieval,
-            llm=llm,
-            model=model,
-            base_url=base_url,
-        )
+        settings = settings_from(locals())
         report = run_eval(
             eval_set,
             settings,
@@ -426,14 +403,5 @@ def mcp_server(
     from qa.mcp_server import serve
 
     with user_errors():
-        settings = settings_from(
-            home=home,
-            collection=collection,
-            chroma_url=chroma_url,
-            k=k,
-            retrieval=retrieval,
-            llm=llm,
-            model=model,
-            base_url=base_url,
-        )
+        settings = settings_from(locals())
         serve(settings)

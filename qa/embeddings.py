@@ -131,9 +131,9 @@ class OpenAIEmbedder:
         )
 
     def _call(self, function, argument):
-        from qa.llm.providers import provider_error
+        from qa.llm.errors import provider_error, provider_failures
 
         try:
             return function(argument)
-        except Exception as error:
+        except provider_failures() as error:
             raise provider_error(error, "OpenAI embeddings", self.settings) from error

@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from qa.chunking import Chunk, ChunkSettings, chunk_article
 from qa.embeddings import Embedder
@@ -55,6 +56,18 @@ class IngestReport:
     @property
     def chunks_per_second(self) -> float:
         return self.chunks_embedded / self.seconds if self.seconds else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The `qa ingest --json` object, also kept in eval reports."""
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": [{"location": s.location, "reason": s.reason} for s in self.skipped],
+            "notes": [{"location": n.location, "message": n.message} for n in self.notes],
+            "chunks_embedded": self.chunks_embedded,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 def ingest(

@@ -67,7 +67,7 @@ def build_server(settings: Settings) -> "MCPServer":
     """An MCP server whose tools share one store, embedding model and answerer."""
     from mcp.server.mcpserver import MCPServer
 
-    from qa.rendering import answer_to_json, passage_to_json, sources_to_json
+    from qa.rendering import sources_to_json
 
     opened = OpenedAssistant(settings)
     # Warnings only: stderr is where a client such as Claude Desktop keeps the server's log.
@@ -77,13 +77,13 @@ def build_server(settings: Settings) -> "MCPServer":
     def ask(question: Question, k: Passages = None, as_of: AsOf = None) -> dict[str, Any]:
         with opened.use() as assistant:
             answer = assistant.ask(question, k=k, as_of=as_of and as_of.isoformat())
-        return answer_to_json(answer)
+        return answer.to_json()
 
     @server.tool(description=SEARCH)
     def search(query: Query, k: Passages = None, as_of: AsOf = None) -> dict[str, Any]:
         with opened.use() as assistant:
             passages = assistant.retrieve(query, k, as_of and as_of.isoformat())
-        return {"query": query, "passages": [passage_to_json(p) for p in passages]}
+        return {"query": query, "passages": [passage.to_json() for passage in passages]}
 
     @server.tool(description=SOURCES)
     def sources() -> dict[str, Any]:

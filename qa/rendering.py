@@ -109,62 +109,6 @@ def render_passages(console: Console, passages: list[Passage]) -> None:
         console.print()
 
 
-def answer_to_json(answer: Answer) -> dict[str, Any]:
-    """The `qa ask --json` object."""
-    return {
-        "question": answer.question,
-        "searched": answer.searched or answer.question,
-        "answer": answer.text,
-        "short_answer": answer.short_answer,
-        "abstained": answer.abstained,
-        "unsupported": answer.unsupported,
-        "answerer": answer.answerer,
-        "model": answer.model,
-        "dropped_markers": answer.dropped_markers,
-        "citations": [citation_to_json(c) for c in answer.citations],
-        "passages": [passage_to_json(p) for p in answer.passages],
-    }
-
-
-def citation_to_json(citation: Citation) -> dict[str, Any]:
-    passage = citation.passage
-    return {
-        "marker": citation.marker,
-        "article_id": passage.article_id,
-        "chunk_id": passage.chunk_id,
-        "title": passage.title,
-        "date": passage.date,
-        "source": passage.source,
-        "url": passage.url,
-        "quote": citation.quote,
-        "start": citation.start,
-        "end": citation.end,
-        "also_in": copies_to_json(passage),
-    }
-
-
-def passage_to_json(passage: Passage) -> dict[str, Any]:
-    return {
-        "rank": passage.rank,
-        "article_id": passage.article_id,
-        "chunk_id": passage.chunk_id,
-        "title": passage.title,
-        "date": passage.date,
-        "score": passage.score,
-        "text": passage.text,
-        "start": passage.start,
-        "end": passage.end,
-        "also_in": copies_to_json(passage),
-    }
-
-
-def copies_to_json(passage: Passage) -> list[dict[str, Any]]:
-    return [
-        {"article_id": c.article_id, "title": c.title, "date": c.date, "url": c.url}
-        for c in passage.also_in
-    ]
-
-
 def render_ingest_report(console: Console, report: IngestReport) -> None:
     console.print(
         f"[green]{len(report.added)} added[/], [cyan]{len(report.updated)} updated[/], "
@@ -180,18 +124,6 @@ def render_ingest_report(console: Console, report: IngestReport) -> None:
 def render_skipped(console: Console, skipped: list) -> None:
     for item in skipped:
         console.print(f"  [yellow]skipped[/] {escape(item.location)}: {escape(item.reason)}")
-
-
-def ingest_report_to_json(report: IngestReport) -> dict[str, Any]:
-    return {
-        "added": report.added,
-        "updated": report.updated,
-        "unchanged": report.unchanged,
-        "skipped": [{"location": s.location, "reason": s.reason} for s in report.skipped],
-        "notes": [{"location": n.location, "message": n.message} for n in report.notes],
-        "chunks_embedded": report.chunks_embedded,
-        "seconds": round(report.seconds, 3),
-    }
 
 
 def render_sources(console: Console, records: list[ArticleRecord], collection: str) -> None:

@@ -111,12 +111,8 @@ class Retriever:
         citation is checked against, so they are never offered until the next ingest removes
         them.
         """
-        versions = self.store.current_versions([hit.metadata["article_id"] for hit in hits])
-        return [
-            hit
-            for hit in hits
-            if versions.get(hit.metadata["article_id"]) == hit.metadata.get("article_hash")
-        ]
+        versions = self.store.current_versions([hit.meta.article_id for hit in hits])
+        return [hit for hit in hits if versions.get(hit.meta.article_id) == hit.meta.article_hash]
 
     def keyword_index(self) -> KeywordIndex:
         """The BM25 index of the chunks in the store, rebuilt if it has drifted.
@@ -148,7 +144,7 @@ def one_per_story(hits: list[ChunkHit], query: np.ndarray, k: int) -> list[Passa
             (
                 i
                 for i, (passage, seen) in enumerate(kept)
-                if passage.article_id != hit.metadata["article_id"]
+                if passage.article_id != hit.meta.article_id
                 and containment(shingles, seen) >= DUPLICATE_CONTAINMENT
             ),
             None,
@@ -162,17 +158,17 @@ def one_per_story(hits: list[ChunkHit], query: np.ndarray, k: int) -> list[Passa
 
 
 def passage_of(hit: ChunkHit, query: np.ndarray) -> Passage:
-    meta = hit.metadata
+    meta = hit.meta
     return Passage(
         rank=0,
         chunk_id=hit.chunk_id,
-        article_id=meta["article_id"],
-        title=meta.get("title", meta["article_id"]),
-        date=meta.get("date"),
-        source=meta.get("source"),
-        url=meta.get("url"),
-        start=int(meta["start"]),
-        end=int(meta["end"]),
+        article_id=meta.article_id,
+        title=meta.title,
+        date=meta.date,
+        source=meta.source,
+        url=meta.url,
+        start=meta.start,
+        end=meta.end,
         text=hit.text,
         score=round(similarity(hit, query), 4),
     )
@@ -188,7 +184,7 @@ def similarity(hit: ChunkHit, query: np.ndarray) -> float:
 
 def recency(hit: ChunkHit, as_of: str) -> float:
     """1 for an article of the day asked about, fading with each day before it."""
-    day = hit.metadata.get("date")
+    day = hit.meta.date
     if not day:
         return 0.0
     days = (date.fromisoformat(as_of) - date.fromisoformat(day[:10])).days
@@ -196,10 +192,8 @@ def recency(hit: ChunkHit, as_of: str) -> float:
 
 
 def copy_of(hit: ChunkHit) -> Copy:
-    meta = hit.metadata
-    return Copy(
-        meta["article_id"], meta.get("title", meta["article_id"]), meta.get("date"), meta.get("url")
-    )
+    meta = hit.meta
+    return Copy(meta.article_id, meta.title, meta.date, meta.url)
 
 
 def shingles_of(text: str) -> set[tuple[str, ...]]:

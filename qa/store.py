@@ -5,7 +5,7 @@ import re
 import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -69,9 +69,62 @@ class ChunkHit:
 
     chunk_id: str
     text: str
-    metadata: dict[str, Any]
+    meta: "ChunkMeta"
     distance: float | None
     vector: Any = None
+
+
+@dataclass(frozen=True)
+class ChunkMeta:
+    """What Chroma keeps beside a chunk's vector: its article, and where it sits in its text."""
+
+    article_id: str
+    article_hash: str | None
+    title: str
+    date: str | None
+    source: str | None
+    url: str | None
+    start: int
+    end: int
+    index: int
+
+    @classmethod
+    def of(cls, article: Article, chunk: Chunk) -> "ChunkMeta":
+        return cls(
+            article_id=article.id,
+            article_hash=article.hash,
+            title=article.title,
+            date=article.date,
+            source=article.source,
+            url=article.url,
+            start=chunk.start,
+            end=chunk.end,
+            index=chunk.index,
+        )
+
+    def to_chroma(self) -> dict[str, Any]:
+        """Chroma's metadata: scalars only, none of them None; the date also as a number, for
+        date filters."""
+        meta = {
+            **asdict(self),
+            "date_number": date_number(self.date) if self.date else None,
+        }
+        return {key: value for key, value in meta.items() if value is not None}
+
+    @classmethod
+    def from_chroma(cls, meta: dict[str, Any]) -> "ChunkMeta":
+        article_id = meta["article_id"]
+        return cls(
+            article_id=article_id,
+            article_hash=meta.get("article_hash"),
+            title=meta.get("title", article_id),
+            date=meta.get("date"),
+            source=meta.get("source"),
+            url=meta.get("url"),
+            start=int(meta["start"]),
+            end=int(meta["end"]),
+            index=int(meta.get("index", 0)),
+        )
 
 
 class Store:
@@ -261,7 +314,12 @@ class Store:
         """
         chunk_collection = self._chunks()
         rows = [
-            (chunk.id, [float(x) for x in vector], chunk.text, chunk_metadata(article, chunk))
+            (
+                chunk.id,
+                [float(x) for x in vector],
+                chunk.text,
+                ChunkMeta.of(article, chunk).to_chroma(),
+            )
             for article, chunks, vectors in batch
             for chunk, vector in zip(chunks, vectors, strict=True)
         ]
@@ -322,7 +380,7 @@ class Store:
             )
         )
         return [
-            ChunkHit(id_, doc, meta, dist)
+            ChunkHit(id_, doc, ChunkMeta.from_chroma(meta), dist)
             for id_, doc, meta, dist in zip(
                 result["ids"][0],
                 result["documents"][0],
@@ -373,7 +431,7 @@ class Store:
             )
         )
         hits = {
-            id_: ChunkHit(id_, doc, meta, None, vector)
+            id_: ChunkHit(id_, doc, ChunkMeta.from_chroma(meta), None, vector)
             for id_, doc, meta, vector in zip(
                 found["ids"],
                 found["documents"],
@@ -482,6 +540,8 @@ class Store:
             return operation()
         except StoreError:
             raise
+        # Chroma's HTTP client raises a bare Exception for any server error it has no class
+        # for, so no narrower type catches them all.
         except Exception as error:
             if _is_connection_error(error):
                 raise StoreUnavailableError(
@@ -540,22 +600,6 @@ def http_client(url: str) -> Any:
     return client
 
 
-def chunk_metadata(article: Article, chunk: Chunk) -> dict[str, Any]:
-    meta = {
-        "article_id": article.id,
-        "article_hash": article.hash,
-        "title": article.title,
-        "date": article.date,
-        "date_number": date_number(article.date) if article.date else None,
-        "source": article.source,
-        "url": article.url,
-        "start": chunk.start,
-        "end": chunk.end,
-        "index": chunk.index,
-    }
-    return {key: value for key, value in meta.items() if value is not None}
-
-
 def article_metadata(article: Article, chunks: int) -> dict[str, Any]:
     meta = {
         "title": article.title,
@@ -588,5 +632,10 @@ def date_number(iso_date: str) -> int:
 
 
 def _is_connection_error(error: Exception) -> bool:
-    names = {type(e).__name__ for e in (error, error.__cause__, error.__context__) if e}
-    return bool(names & {"ConnectError", "ConnectTimeout", "RemoteProtocolError", "ReadError"})
+    """A refused, reset or dropped connection to the server, here or where the error began."""
+    import httpx
+
+    return any(
+        isinstance(cause, httpx.TransportError)
+        for cause in (error, error.__cause__, error.__context__)
+    )

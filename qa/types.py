@@ -15,6 +15,14 @@ class Copy:
     date: str | None
     url: str | None
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "article_id": self.article_id,
+            "title": self.title,
+            "date": self.date,
+            "url": self.url,
+        }
+
 
 @dataclass(frozen=True)
 class Passage:
@@ -36,6 +44,21 @@ class Passage:
     score: float
     also_in: tuple[Copy, ...] = ()
 
+    def to_json(self) -> dict[str, Any]:
+        """A passage as `qa ask --json` and the MCP `search` tool give it."""
+        return {
+            "rank": self.rank,
+            "article_id": self.article_id,
+            "chunk_id": self.chunk_id,
+            "title": self.title,
+            "date": self.date,
+            "score": self.score,
+            "text": self.text,
+            "start": self.start,
+            "end": self.end,
+            "also_in": [copy.to_json() for copy in self.also_in],
+        }
+
 
 @dataclass(frozen=True)
 class Citation:
@@ -50,6 +73,23 @@ class Citation:
     @property
     def article_id(self) -> str:
         return self.passage.article_id
+
+    def to_json(self) -> dict[str, Any]:
+        """A citation as `qa ask --json`, eval reports and the MCP `ask` tool give it."""
+        passage = self.passage
+        return {
+            "marker": self.marker,
+            "article_id": passage.article_id,
+            "chunk_id": passage.chunk_id,
+            "title": passage.title,
+            "date": passage.date,
+            "source": passage.source,
+            "url": passage.url,
+            "quote": self.quote,
+            "start": self.start,
+            "end": self.end,
+            "also_in": [copy.to_json() for copy in passage.also_in],
+        }
 
 
 TokenCallback = Callable[[str], None]
@@ -72,6 +112,22 @@ class Answer:
     # The name, number or date asked for, when one sentence holds exactly one: `text` is then
     # that span with its marker, and the citation quotes the whole sentence.
     short_answer: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The `qa ask --json` object."""
+        return {
+            "question": self.question,
+            "searched": self.searched or self.question,
+            "answer": self.text,
+            "short_answer": self.short_answer,
+            "abstained": self.abstained,
+            "unsupported": self.unsupported,
+            "answerer": self.answerer,
+            "model": self.model,
+            "dropped_markers": self.dropped_markers,
+            "citations": [citation.to_json() for citation in self.citations],
+            "passages": [passage.to_json() for passage in self.passages],
+        }
 
 
 class Answerer(Protocol):

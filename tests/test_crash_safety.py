@@ -56,11 +56,11 @@ def store_state(home):
     texts = {}
     hits = store.chunks(store.chunk_ids())
     for hit in hits:
-        article_id = hit.metadata["article_id"]
-        assert versions.get(article_id) == hit.metadata["article_hash"], hit.chunk_id
+        article_id = hit.meta.article_id
+        assert versions.get(article_id) == hit.meta.article_hash, hit.chunk_id
         if article_id not in texts:
             texts[article_id] = store.article(article_id).text
-        start, end = hit.metadata["start"], hit.metadata["end"]
+        start, end = hit.meta.start, hit.meta.end
         assert texts[article_id][start:end] == hit.text, hit.chunk_id
     return sorted(hit.chunk_id for hit in hits)
 
@@ -154,6 +154,6 @@ def test_two_ingests_at_once_never_interleave_and_every_chunk_keeps_its_vector(r
     assert run("ingest", second, "--home", home).exit_code == 0
     store = Store.open(get_settings(home=home))
     hits = store.chunks(store.chunk_ids())
-    assert {hit.metadata["article_id"] for hit in hits} >= {s["id"] for s in stories}
+    assert {hit.meta.article_id for hit in hits} >= {s["id"] for s in stories}
     assert all(len(hit.vector) == 384 for hit in hits)
     assert sum(record.chunks for record in store.articles()) == len(hits)

@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from qa.errors import LLMError
 from qa.loading import load_articles
 from qa.settings import get_settings
 from tests.conftest import KREMLIN_QUESTION, SEED_ARTICLE, smollm2_gguf
-from tests.servers import SERVED_MODEL, free_port, serve_scripted
+from tests.servers import SERVED_MODEL, free_port, serve_http, serve_scripted
 
 pytestmark = pytest.mark.llm
 # Asks for a marker outright, so the citation checks below have citations to check.
@@ -238,7 +238,7 @@ def model_processes() -> set[int]:
 
 
 @contextmanager
-def serve_broken_stream():
+def serve_broken_stream(requests: list[str]):
     """A chat server that starts a streamed reply, then drops the connection."""
     chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": SERVED_MODEL,
              "choices": [{"index": 0, "delta": {"content": "The Kremlin said"},
@@ -247,6 +247,7 @@ def serve_broken_stream():
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            requests.append(self.path)
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Content-Length", "100000")
@@ -258,21 +259,19 @@ def serve_broken_stream():
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_http(Handler) as base:
+        yield f"{base}/v1"
 
 
-def test_a_stream_cut_off_midway_says_so_instead_of_cannot_reach(seeded):
-    with serve_broken_stream() as url:
-        settings = get_settings(llm="openai", base_url=url, model=SERVED_MODEL, max_retries=0)
+def test_a_stream_cut_off_midway_says_so_and_is_never_retried(seeded):
+    requests: list[str] = []
+    with serve_broken_stream(requests) as url:
+        settings = get_settings(llm="openai", base_url=url, model=SERVED_MODEL, max_retries=2)
         shown = []
         with pytest.raises(LLMError) as caught:
             Assistant.open(settings).ask(KREMLIN_QUESTION, on_token=shown.append)
     assert "".join(shown) == "The Kremlin said"
     assert str(caught.value).startswith(f"openai: the reply from {url} broke off midway.")
     assert "cannot reach" not in str(caught.value)
+    # Text was shown already: asking again would show it twice.
+    assert len(requests) == 1

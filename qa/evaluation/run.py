@@ -102,7 +102,7 @@ def run_eval(
         },
         metrics=summarise_all(results, by),
         results=results,
-        ingest=ingest_summary(ingest_report) if ingest_report else None,
+        ingest=ingest_report.to_json() if ingest_report else None,
     )
 
 
@@ -320,16 +320,6 @@ def package_versions(names: Sequence[str] = VERSIONED_PACKAGES) -> dict[str, str
     return found
 
 
-def ingest_summary(report: IngestReport) -> dict[str, Any]:
-    return {
-        "added": len(report.added),
-        "updated": len(report.updated),
-        "unchanged": len(report.unchanged),
-        "skipped": [{"location": s.location, "reason": s.reason} for s in report.skipped],
-        "chunks_embedded": report.chunks_embedded,
-    }
-
-
 def result_to_json(result: QuestionResult) -> dict[str, Any]:
     question, answer = result.question, result.answer
     return {
@@ -343,17 +333,7 @@ def result_to_json(result: QuestionResult) -> dict[str, Any]:
         "answer": answer.text,
         "abstained": answer.abstained,
         "unsupported": answer.unsupported,
-        "citations": [
-            {
-                "marker": c.marker,
-                "article_id": c.article_id,
-                "chunk_id": c.passage.chunk_id,
-                "quote": c.quote,
-                "start": c.start,
-                "end": c.end,
-            }
-            for c in answer.citations
-        ],
+        "citations": [citation.to_json() for citation in answer.citations],
         "retrieved": [
             {"rank": p.rank, "chunk_id": p.chunk_id, "article_id": p.article_id, "score": p.score}
             for p in answer.passages

@@ -55,14 +55,14 @@ class GenerativeAnswerer:
         return self._reply([system_message(system), user_message(user)])
 
     def _reply(self, messages: Messages) -> str:
-        from qa.llm.providers import call_with_retries
+        from qa.llm.errors import reply_or_error
 
-        return call_with_retries(lambda: self.chat.reply(messages), self.name, self.settings)
+        return reply_or_error(lambda: self.chat.reply(messages), self.name, self.settings)
 
     def _stream(self, messages: Messages) -> Iterator[str]:
-        from qa.llm.providers import stream_with_retries
+        from qa.llm.errors import stream_or_error
 
-        return stream_with_retries(lambda: self.chat.stream(messages), self.name, self.settings)
+        return stream_or_error(lambda: self.chat.stream(messages), self.name, self.settings)
 
 
 def answer_messages(question: str, passages: list[Passage], as_of: str | None) -> Messages:

@@ -1,11 +1,12 @@
 """Chat clients: any LangChain chat model (OpenAI and compatible servers among them), or a GGUF
 run by llama-cpp-python; each gives a whole reply or the reply piece by piece."""
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
-from qa.errors import LLMError
+from qa.errors import InputError, LLMError
 from qa.settings import Settings
 
 # Answers are one to three sentences; the cap keeps a rambling model from running on.
@@ -14,6 +15,8 @@ MAX_ANSWER_TOKENS = 300
 LOCAL_REPEAT_PENALTY = 1.1
 
 Messages = list[dict[str, str]]
+# How LangChain names the package a provider needs: "... requires the langchain-x package".
+MISSING_PACKAGE = re.compile(r"requires the (\S+) package")
 
 
 class ChatModel(Protocol):
@@ -31,7 +34,7 @@ class LangChainChat:
     """Any chat model LangChain's `init_chat_model` builds from a provider and a model name."""
 
     def __init__(self, provider: str, model: str, settings: Settings) -> None:
-        from qa.llm.providers import langchain_chat_model, openai_api_key
+        from qa.llm.providers import openai_api_key
 
         self.provider = provider
         self.model = model
@@ -44,8 +47,9 @@ class LangChainChat:
             options |= {
                 "api_key": openai_api_key(settings),
                 "base_url": settings.base_url,
-                # Retries happen in qa.llm.providers, where a started stream is never repeated.
-                "max_retries": 0,
+                # The SDK retries what a retry can help (429, 5xx, timeouts, dropped
+                # connections), after Retry-After, and only before a reply starts.
+                "max_retries": settings.max_retries,
             }
         self.client = langchain_chat_model(provider, model, **options)
 
@@ -63,14 +67,15 @@ class LangChainChat:
     def errors_in_one_line(self) -> Iterator[None]:
         """Other providers' SDKs retry on their own; qa only says in one line how they failed.
 
-        OpenAI's errors pass unchanged: qa.llm.providers retries them and says what to do.
+        Their errors share no base class qa could name, hence `Exception`. OpenAI's errors pass
+        unchanged: qa.llm.errors says what each one means and what to do.
         """
         try:
             yield
         except Exception as error:
             if self.provider == "openai" or isinstance(error, LLMError):
                 raise
-            from qa.llm.providers import unexpected_error
+            from qa.llm.errors import unexpected_error
 
             raise unexpected_error(error, self.provider) from error
 
@@ -117,3 +122,33 @@ def text_of(content: str | list) -> str:
     return "".join(
         part.get("text", "") if isinstance(part, dict) else str(part) for part in content
     )
+
+
+def langchain_chat_model(provider: str, model: str, **options: Any) -> Any:
+    """LangChain's chat model `model` of `provider`; what stops it from being built, in one line."""
+    from langchain.chat_models import init_chat_model
+
+    try:
+        return init_chat_model(model, model_provider=provider, **options)
+    except ImportError as error:
+        package = missing_package(error, provider)
+        raise LLMError(
+            f"{provider}: the {package} package is not installed.",
+            f"Install it with: pip install {package} (or use --llm extractive).",
+        ) from error
+    except ValueError as error:
+        # A provider LangChain does not know, or a model its package refuses to configure
+        # (pydantic's ValidationError, a missing key, is a ValueError too).
+        if str(error).startswith("Unsupported provider"):
+            raise InputError(
+                f"LangChain has no chat model provider {provider!r} (--llm {provider}:{model}).",
+                "Use one such as openai, anthropic, google_genai, mistralai, groq or ollama.",
+            ) from error
+        from qa.llm.errors import unexpected_error
+
+        raise unexpected_error(error, provider) from error
+
+
+def missing_package(error: ImportError, provider: str) -> str:
+    found = MISSING_PACKAGE.search(str(error))
+    return found[1].strip("`'\".,") if found else "langchain-" + provider.replace("_", "-")
