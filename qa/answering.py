@@ -44,9 +44,11 @@ class Assistant:
         as_of: str | None = None,
         on_token: TokenCallback | None = None,
         since: str | None = None,
+        search: str | None = None,
     ) -> Answer:
-        """Retrieve passages for `question` and answer from them alone."""
+        """Retrieve passages for `question` (or for `search`, when a chat gives the question
+        more words to search with) and answer `question` from them alone."""
         if not question.strip():
             raise InputError("The question is empty.", 'Example: qa ask "Who is Kurt Volker?"')
-        passages = self.retrieve(question, k, as_of, since)
+        passages = self.retrieve(search or question, k, as_of, since)
         return self.answerer.answer(question, passages, as_of=as_of, on_token=on_token)

@@ -39,12 +39,14 @@ def chat(seeded):
     return Chat(Assistant.open(get_settings()))
 
 
-def test_follow_ups_in_a_piped_session_search_for_the_person_the_first_answer_named(seeded):
+def test_follow_ups_in_a_piped_session_are_searched_after_the_question_before_them(seeded):
     session = f"{SPECIAL_REPRESENTATIVE}\nWhen will he go to Moscow?\nWhere did he go last month?\n"
     result = seeded("chat", input=session)
     assert result.exit_code == 0, result.output
-    assert "searched: When will Kurt Volker go to Moscow?" in result.stdout
-    assert "searched: Where did Kurt Volker go last month?" in result.stdout
+    assert f"searched: {SPECIAL_REPRESENTATIVE} When will he go to Moscow?\n" in result.stdout
+    # The question before is the previous follow-up as the rules made it stand alone.
+    previous = "When will Kurt Volker go to Moscow?"
+    assert f"searched: {previous} Where did he go last month?\n" in result.stdout
     second, third = result.stdout.split("qa> ")[2:4]
     assert WHEN_MOSCOW in second and "[1]" in second
     assert LAST_MONTH in third
@@ -57,7 +59,11 @@ def test_envoy_follow_up_becomes_standalone_and_retrieves_the_moscow_passage(cha
     chat.ask("Who is the U.S. envoy for Ukraine negotiations?")
     answer = chat.ask("When did he go there?")
     assert answer.question == "When did he go there?"
-    assert answer.searched == "When did the U.S. envoy for Ukraine negotiations go to Moscow?"
+    assert (
+        answer.searched == "Who is the U.S. envoy for Ukraine negotiations? When did he go there?"
+    )
+    answered = chat.turns[-1].standalone
+    assert answered == "When did the U.S. envoy for Ukraine negotiations go to Moscow?"
     assert any(WHEN_MOSCOW in passage.text for passage in answer.passages)
 
 
@@ -65,7 +71,9 @@ def test_follow_up_that_already_stands_alone_is_searched_as_typed(chat):
     chat.ask("Where did Lavrov and Tillerson meet?")
     for question in ("What did Lavrov say he explained to Tillerson?", "Is there an alternative?"):
         assert chat.ask(question).searched == question
-    assert chat.ask("What did they agree to?").searched == "What did Lavrov and Tillerson agree to?"
+    follow_up = chat.ask("What did they agree to?")
+    assert follow_up.searched == "Is there an alternative? What did they agree to?"
+    assert chat.turns[-1].standalone == "What did Lavrov and Tillerson agree to?"
 
 
 @pytest.mark.parametrize(
@@ -128,7 +136,8 @@ def test_with_a_language_model_the_rewrite_uses_the_condense_prompt(chat):
     chat.ask(SPECIAL_REPRESENTATIVE)
     assert model.prompts == []  # nothing to rewrite in a first question
     answer = chat.ask("When will he go there?")
-    assert answer.searched == "When will Kurt Volker go to Moscow?"
+    assert chat.turns[-1].standalone == "When will Kurt Volker go to Moscow?"
+    assert answer.searched == f"{SPECIAL_REPRESENTATIVE} When will he go there?"
     assert any(WHEN_MOSCOW in passage.text for passage in answer.passages)
     system, user = model.prompts[0]
     assert "understood without the conversation" in system and "{" not in system + user
@@ -145,7 +154,8 @@ def test_a_model_reply_that_drops_the_question_gives_way_to_the_rules(chat):
         chat.assistant, answerer=RewritingAnswerer(chat.assistant.answerer, drifted)
     )
     chat.ask(SPECIAL_REPRESENTATIVE)
-    assert chat.ask("When will he go to Moscow?").searched == "When will Kurt Volker go to Moscow?"
+    chat.ask("When will he go to Moscow?")
+    assert chat.turns[-1].standalone == "When will Kurt Volker go to Moscow?"
 
 
 def test_memory_keeps_only_the_last_turns_and_the_prompt_holds_only_those(chat):
@@ -262,7 +272,7 @@ def test_interactive_prompt_answers_follow_ups_and_writes_history(chat, tmp_path
         keys.send_text("\x04")  # Ctrl-D leaves
         interact(chat, out, err, history, input=keys, output=DummyOutput())
     shown = text_of(out)
-    assert "searched: When will Kurt Volker go to Moscow?" in shown
+    assert f"searched: {SPECIAL_REPRESENTATIVE} When will he go to Moscow?" in shown
     assert WHEN_MOSCOW in shown
     assert "Retrieving 3 passages per question." in shown
     assert chat.k == 3
@@ -282,7 +292,7 @@ def test_qa_chat_reads_questions_from_a_pipe_and_exits_at_the_end(seeded, tmp_pa
         timeout=600,
     )
     assert process.returncode == 0, process.stderr
-    assert "searched: Where did Kurt Volker go last month?" in process.stdout
+    assert f"searched: {SPECIAL_REPRESENTATIVE} Where did he go last month?" in process.stdout
     assert LAST_MONTH in process.stdout
     # Piped sessions leave the history of interactive ones alone.
     assert not (tmp_path / "home" / "chat_history").exists()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from qa.answering import Assistant
-from qa.chat.condense import Turn, standalone_question
+from qa.chat.condense import Turn, search_text, standalone_question
 from qa.loading import Article
 from qa.types import Answer, Citation, Passage, TokenCallback
 
@@ -94,12 +94,18 @@ class Chat:
     ) -> Answer:
         """One turn: rewrite into a standalone question, retrieve, answer, remember the turn."""
         standalone = self.standalone_question(question)
+        searched = search_text(list(self.turns), question, standalone)
         if on_searched:
-            on_searched(standalone)
+            on_searched(searched)
         answer = self.assistant.ask(
-            standalone, k=self.k, as_of=self.until, since=self.since, on_token=on_token
+            standalone,
+            k=self.k,
+            as_of=self.until,
+            since=self.since,
+            on_token=on_token,
+            search=searched,
         )
-        answer = replace(answer, question=question, searched=standalone)
+        answer = replace(answer, question=question, searched=searched)
         self.turns.append(Turn(question, standalone, answer))
         return answer
 
