@@ -151,3 +151,12 @@ class Answerer(Protocol):
         as_of: str | None = None,
         on_token: TokenCallback | None = None,
     ) -> Answer: ...
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question as typed, the standalone question that was searched, and its answer."""
+
+    question: str
+    standalone: str
+    answer: Answer

@@ -8,10 +8,12 @@ import pytest
 from rich.console import Console
 
 from qa.answering import Answer, Assistant
-from qa.chat.condense import Turn, condense_prompt, condense_with_rules, needs_context
+from qa.chat.condense import condense_prompt
 from qa.chat.repl import interact, read_lines
+from qa.chat.rules import condense_with_rules, needs_context
 from qa.chat.session import MEMORY_TURNS, Chat
 from qa.settings import get_settings
+from qa.types import Turn
 from tests.servers import free_port
 
 SPECIAL_REPRESENTATIVE = "Who is the U.S. special representative for Ukraine?"
@@ -44,6 +46,7 @@ def test_follow_ups_in_a_piped_session_are_searched_after_the_question_before_th
     result = seeded("chat", input=session)
     assert result.exit_code == 0, result.output
     assert f"searched: {SPECIAL_REPRESENTATIVE} When will he go to Moscow?\n" in result.stdout
+    assert "answering: When will Kurt Volker go to Moscow?\n" in result.stdout
     # The question before is the previous follow-up as the rules made it stand alone.
     previous = "When will Kurt Volker go to Moscow?"
     assert f"searched: {previous} Where did he go last month?\n" in result.stdout

@@ -111,9 +111,9 @@ def answer_turn(chat: Chat, question: str, out: Console, live: bool) -> None:
     streamed: list[str] = []
     status = out.status("[dim]Searching…[/]", spinner="dots") if live else None
 
-    def on_searched(searched: str) -> None:
+    def on_searched(searched: str, answering: str) -> None:
         if searched != question:
-            render_searched(out, searched)
+            render_searched(out, searched, answering)
 
     def on_token(token: str) -> None:
         if status and not streamed:

@@ -7,9 +7,9 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from qa.answering import Assistant
-from qa.chat.condense import Turn, search_text, standalone_question
+from qa.chat.condense import search_text, standalone_question
 from qa.loading import Article
-from qa.types import Answer, Citation, Passage, TokenCallback
+from qa.types import Answer, Citation, Passage, TokenCallback, Turn
 
 # Only the last few turns are remembered, so the rewrite prompt never grows without limit.
 MEMORY_TURNS = 4
@@ -89,14 +89,14 @@ class Chat:
         self,
         question: str,
         *,
-        on_searched: Callable[[str], None] | None = None,
+        on_searched: Callable[[str, str], None] | None = None,
         on_token: TokenCallback | None = None,
     ) -> Answer:
         """One turn: rewrite into a standalone question, retrieve, answer, remember the turn."""
         standalone = self.standalone_question(question)
         searched = search_text(list(self.turns), question, standalone)
         if on_searched:
-            on_searched(searched)
+            on_searched(searched, standalone)
         answer = self.assistant.ask(
             standalone,
             k=self.k,
