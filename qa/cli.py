@@ -220,14 +220,14 @@ def sources(
     json_output: Json = False,
 ) -> None:
     """List the ingested articles: id, title, date and number of chunks."""
-    from qa.rendering import render_sources, sources_to_json, stdout_console
+    from qa.rendering import render_sources, stdout_console
     from qa.store import Store
 
     with user_errors():
         settings = settings_from(locals())
         records = Store.open(settings, create=False).articles()
     if json_output:
-        print_json(sources_to_json(records))
+        print_json([record.to_json() for record in records])
     else:
         render_sources(stdout_console(), records, settings.collection)
 

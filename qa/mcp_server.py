@@ -67,8 +67,6 @@ def build_server(settings: Settings) -> "MCPServer":
     """An MCP server whose tools share one store, embedding model and answerer."""
     from mcp.server.mcpserver import MCPServer
 
-    from qa.rendering import sources_to_json
-
     opened = OpenedAssistant(settings)
     # Warnings only: stderr is where a client such as Claude Desktop keeps the server's log.
     server = MCPServer("qa", instructions=INSTRUCTIONS, log_level="WARNING")
@@ -89,7 +87,10 @@ def build_server(settings: Settings) -> "MCPServer":
     def sources() -> dict[str, Any]:
         with opened.use() as assistant:
             records = assistant.store.articles()
-        return {"collection": settings.collection, "articles": sources_to_json(records)}
+        return {
+            "collection": settings.collection,
+            "articles": [record.to_json() for record in records],
+        }
 
     return server
 

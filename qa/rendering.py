@@ -1,8 +1,8 @@
-"""Everything qa shows people (Rich) or programs (JSON)."""
+"""Everything qa shows people, with Rich; records give their own JSON (`to_json()`)."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -135,20 +135,6 @@ def render_sources(console: Console, records: list[ArticleRecord], collection: s
             escape(record.id), escape(record.title), record.date or "", str(record.chunks)
         )
     console.print(table)
-
-
-def sources_to_json(records: list[ArticleRecord]) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": r.id,
-            "title": r.title,
-            "date": r.date,
-            "source": r.source,
-            "url": r.url,
-            "chunks": r.chunks,
-        }
-        for r in records
-    ]
 
 
 @contextmanager

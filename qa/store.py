@@ -49,6 +49,17 @@ class ArticleRecord:
     hash: str
     chunks: int
 
+    def to_json(self) -> dict[str, Any]:
+        """An article as `qa sources --json` and the MCP `sources` tool list it."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "date": self.date,
+            "source": self.source,
+            "url": self.url,
+            "chunks": self.chunks,
+        }
+
 
 # An article with its chunks and their vectors, as ingest hands them over.
 ArticleChunks = tuple[Article, Sequence[Chunk], Sequence[Sequence[float]]]
