@@ -13,17 +13,20 @@ Needs the `local` extra: pip install -e ".[local]".
 
 import argparse
 import resource
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# The tests' loopback server helpers start llama.cpp's server the same way here.
-sys.path.insert(0, str(ROOT))
 QUESTION = "How many people did the Kremlin say the U.S. must cut from its diplomatic staff?"
+SERVED_MODEL = "smollm2"
 
 
 def main() -> None:
@@ -34,7 +37,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from qa.llm.providers import bundled_gguf
-    from tests.servers import SERVED_MODEL, free_port, serve_llama
 
     gguf = bundled_gguf()
     if gguf is None:
@@ -44,11 +46,43 @@ def main() -> None:
         rows = {"extractive": measure(Path(home), args, llm="extractive")}
         rows["local"] = measure(Path(home), args, llm="local")
         log = Path(home) / "server.log"
-        with serve_llama(gguf, free_port(), log) as base_url:
+        with llama_server(gguf, log) as base_url:
             rows["openai (llama.cpp server)"] = measure(
                 Path(home), args, llm="openai", base_url=base_url, model=SERVED_MODEL
             )
     report(rows, args)
+
+
+@contextmanager
+def llama_server(gguf: Path, log: Path) -> Iterator[str]:
+    """llama.cpp's OpenAI-compatible server for `gguf` on a free loopback port; its /v1 URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base_url = f"http://127.0.0.1:{port}/v1"
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
+               "--n_ctx", "4096", "--model_alias", SERVED_MODEL,
+               "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    with log.open("w") as output:
+        server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 120
+            while not answers(base_url + "/models"):
+                if server.poll() is not None or time.monotonic() > deadline:
+                    sys.exit(f"llama.cpp's server did not start: {log.read_text()[-1000:]}")
+                time.sleep(0.5)
+            yield base_url
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=5).close()
+    except OSError:
+        return False
+    return True
 
 
 def ingest(corpus: Path, home: Path) -> None:

@@ -186,7 +186,7 @@ def ask(
 ) -> None:
     """Answer a question from the ingested articles, citing the passages it quotes."""
     from qa.answering import Assistant
-    from qa.rendering import own_line_for_errors, render_answer, stdout_console
+    from qa.rendering import own_line_for_errors, render_answer, stdout_console, token_printer
 
     out = stdout_console()
     with user_errors():
@@ -195,13 +195,9 @@ def ask(
         assistant = Assistant.open(settings)
         streaming = stream and not json_output and out.is_terminal
         streamed: list[str] = []
-
-        def on_token(token: str) -> None:
-            streamed.append(token)
-            out.print(token, end="", markup=False)
-
+        on_token = token_printer(out, streamed) if streaming else None
         with own_line_for_errors(out, streamed):
-            answer = assistant.ask(question, as_of=as_of, on_token=on_token if streaming else None)
+            answer = assistant.ask(question, as_of=as_of, on_token=on_token)
     if json_output:
         print_json(answer.to_json())
     elif streaming:

@@ -1,6 +1,6 @@
 """Everything qa shows people, with Rich; records give their own JSON (`to_json()`)."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -46,6 +46,20 @@ def own_line_for_errors(console: Console, streamed: list[str]) -> Iterator[None]
         if streamed:
             console.print()
         raise
+
+
+def token_printer(
+    console: Console, streamed: list[str], before_first: Callable[[], None] | None = None
+) -> Callable[[str], None]:
+    """Prints each piece of a streamed answer as it comes, keeping them in `streamed`."""
+
+    def on_token(token: str) -> None:
+        if before_first and not streamed:
+            before_first()
+        streamed.append(token)
+        console.print(token, end="", markup=False, highlight=False)
+
+    return on_token
 
 
 def render_answer_text(console: Console, answer: Answer) -> None:

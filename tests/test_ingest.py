@@ -39,8 +39,10 @@ def test_changed_article_replaces_all_its_old_chunks(run, tmp_path):
     report = ingest_json(run, copy.parent)
     assert report["updated"] == [copy.stem]
     store = Store.open(get_settings())
-    chunks = store._chunks().get(include=["documents"])
-    assert chunks["documents"] == ["A short replacement story about a parade in Manila."]
+    chunks = store.chunks(store.chunk_ids())
+    assert [chunk.text for chunk in chunks] == [
+        "A short replacement story about a parade in Manila."
+    ]
     (record,) = store.articles()
     assert (record.date, record.chunks) == ("2017-08-07", 1)
 
@@ -100,11 +102,11 @@ def test_failed_ingest_leaves_the_stored_article_as_it_was(run, tmp_path):
     shutil.copy(SEED_ARTICLE, copy)
     ingest_json(run, copy)
     store = Store.open(get_settings())
-    before = store._chunks().get()["ids"]
+    before = sorted(store.chunk_ids())
     copy.write_text(copy.read_text() + "\nA new closing paragraph.")
     with pytest.raises(RuntimeError):
         ingest([copy], store, FailingEmbedder("all-MiniLM-L6-v2"), ChunkSettings(900, 150))
-    assert store._chunks().get()["ids"] == before
+    assert sorted(store.chunk_ids()) == before
     assert store.article_hashes() != {copy.stem: load_articles([copy]).articles[0].hash}
 
 

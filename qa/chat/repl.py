@@ -23,6 +23,7 @@ from qa.rendering import (
     render_searched,
     stderr_console,
     stdout_console,
+    token_printer,
 )
 from qa.settings import Settings
 
@@ -115,11 +116,7 @@ def answer_turn(chat: Chat, question: str, out: Console, live: bool) -> None:
         if searched != question:
             render_searched(out, searched, answering)
 
-    def on_token(token: str) -> None:
-        if status and not streamed:
-            status.stop()
-        streamed.append(token)
-        out.print(token, end="", markup=False, highlight=False)
+    on_token = token_printer(out, streamed, before_first=status.stop if status else None)
 
     if status:
         status.start()
