@@ -84,36 +84,36 @@ def ingest(
     unchanged articles embeds nothing."""
     started = time.perf_counter()
     sources = list(sources)
+    urls = [source for source in sources if isinstance(source, str) and is_url(source)]
+    paths = [Path(source) for source in sources if source not in urls]
+    check_urls(urls)
     with store.writing():
         # Settings that do not fit the collection fail now, not after every page is fetched.
         store.check_compatible(embedder.name, chunking)
-        loaded = gather(sources, max_article_mb, fetching, fetch_progress)
+        loaded = gather(paths, urls, max_article_mb, fetching, fetch_progress)
         report = IngestReport(skipped=loaded.skipped, notes=loaded.notes)
         if not loaded.articles:
             where = ", ".join(str(source) for source in sources)
-            fetched = any(isinstance(source, str) and is_url(source) for source in sources)
-            raise NoArticlesError(f"No readable articles in {where}.", loaded.skipped, fetched)
+            raise NoArticlesError(f"No readable articles in {where}.", loaded.skipped, bool(urls))
         _write_new_and_changed(loaded.articles, report, store, embedder, chunking, progress)
     report.seconds = time.perf_counter() - started
     return report
 
 
 def gather(
-    sources: list[Path | str],
+    paths: list[Path],
+    urls: list[str],
     max_article_mb: float,
     fetching: FetchSettings | None,
     fetch_progress: ProgressCallback | None,
 ) -> LoadResult:
     """Articles from the files and folders, then from the URLs, with one id space for both."""
-    urls = [source for source in sources if isinstance(source, str) and is_url(source)]
-    paths = [Path(source) for source in sources if not (isinstance(source, str) and is_url(source))]
-    check_urls(urls)
     loaded = load_articles(paths, max_article_mb)
     if urls:
         from qa.web import fetch_articles
 
-        settings = fetching or FetchSettings(max_article_mb=max_article_mb)
-        loaded.extend(fetch_articles(urls, settings, fetch_progress))
+        fetched = fetch_articles(urls, fetching or FetchSettings(), max_article_mb, fetch_progress)
+        loaded.extend(fetched)
     return loaded
 
 

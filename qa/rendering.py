@@ -207,8 +207,7 @@ def render_chat_welcome(console: Console, collection: str, answerer: str) -> Non
 def render_searched(console: Console, searched: str, answering: str) -> None:
     """What a follow-up was searched with, and the standalone question answered, dimmed."""
     console.print(f"[dim]↳ searched: {escape(searched)}[/]")
-    if answering not in (searched, searched.rsplit("? ", 1)[-1]):
-        console.print(f"[dim]↳ answering: {escape(answering)}[/]")
+    console.print(f"[dim]↳ answering: {escape(answering)}[/]")
 
 
 def render_chat_answer(console: Console, answer: Answer, streamed: str) -> None:

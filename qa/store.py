@@ -207,8 +207,9 @@ class Store:
 
     def prepare(self, embedding_model: str, chunking: ChunkSettings) -> None:
         """Create the collection for this model and chunking, or check it was built with them."""
-        if self._metadata() is not None:
-            self.check_compatible(embedding_model, chunking)
+        recorded = self._metadata()
+        if recorded is not None:
+            self.check_compatible(embedding_model, chunking, recorded)
             return
         wanted = {"embedding_model": embedding_model, **chunking.as_metadata()}
         self.client.create_collection(
@@ -216,9 +217,11 @@ class Store:
         )
         self.client.get_or_create_collection(self.name + ARTICLES_SUFFIX)
 
-    def check_compatible(self, embedding_model: str, chunking: ChunkSettings) -> None:
+    def check_compatible(
+        self, embedding_model: str, chunking: ChunkSettings, recorded: dict | None = None
+    ) -> None:
         """Refuse a model or chunking other than the collection's; a new collection takes any."""
-        recorded = self._metadata()
+        recorded = recorded if recorded is not None else self._metadata()
         if recorded is None:
             return
         self.check_embedding_model(embedding_model, recorded)

@@ -56,7 +56,6 @@ class FetchSettings:
     timeout: float = DEFAULT_TIMEOUT
     max_page_mb: float = DEFAULT_MAX_PAGE_MB
     concurrency: int = DEFAULT_CONCURRENCY
-    max_article_mb: float = DEFAULT_MAX_ARTICLE_MB
 
     @classmethod
     def of(cls, settings: Settings) -> "FetchSettings":
@@ -64,7 +63,6 @@ class FetchSettings:
             timeout=settings.fetch_timeout,
             max_page_mb=settings.max_page_mb,
             concurrency=settings.fetch_concurrency,
-            max_article_mb=settings.max_article_mb,
         )
 
 
@@ -132,7 +130,10 @@ def article_id(url: str) -> str:
 
 
 def fetch_articles(
-    urls: list[str], settings: FetchSettings, progress: ProgressCallback | None = None
+    urls: list[str],
+    settings: FetchSettings,
+    max_article_mb: float = DEFAULT_MAX_ARTICLE_MB,
+    progress: ProgressCallback | None = None,
 ) -> LoadResult:
     """The articles at `urls`: pages directly, feeds by the pages their entries link to.
 
@@ -161,7 +162,7 @@ def fetch_articles(
             return future
 
         try:
-            read_all(urls, fetch_later, result, settings)
+            read_all(urls, fetch_later, result, max_article_mb)
         except BaseException:
             # Ctrl-C or a bug: the fetches not started yet are dropped instead of awaited.
             pool.shutdown(wait=False, cancel_futures=True)
@@ -173,7 +174,7 @@ def read_all(
     urls: list[str],
     fetch_later: Callable[[str], Future],
     result: LoadResult,
-    settings: FetchSettings,
+    max_article_mb: float,
 ) -> None:
     """Fetch `urls`, then every feed entry, and add what each page holds to `result`."""
     requested = list(dict.fromkeys(urls))
@@ -200,7 +201,7 @@ def read_all(
         except FetchFailed as error:
             result.add(skipped(url, str(error)), url)
             continue
-        result.add(read_page(url, reply, entry, settings), url)
+        result.add(read_page(url, reply, entry, max_article_mb), url)
 
 
 def skipped(url: str, reason: str) -> Skipped:
@@ -292,7 +293,7 @@ def feed_entries(reply: Reply, result: LoadResult) -> list[dict]:
     return entries
 
 
-def read_page(url: str, reply: Reply, entry: dict | None, settings: FetchSettings):
+def read_page(url: str, reply: Reply, entry: dict | None, max_article_mb: float):
     """The article in a fetched page, or why there is none."""
     from qa.html_article import extract_article
 
@@ -304,8 +305,8 @@ def read_page(url: str, reply: Reply, entry: dict | None, settings: FetchSetting
     page = extract_article(reply.html(), url=reply.url)
     if page is None:
         return skipped(url, "no article text found in the page")
-    if len(page.text) > settings.max_article_mb * 1_000_000:
-        return skipped(url, too_large(len(page.text), settings.max_article_mb))
+    if len(page.text) > max_article_mb * 1_000_000:
+        return skipped(url, too_large(len(page.text), max_article_mb))
     entry = entry or {}
     return article_from_page(
         page,
