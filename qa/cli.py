@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from qa.answerers import NAMES as ANSWERER_NAMES
+from qa.answerers import names as answerer_names
 from qa.errors import QAError
 
 app = typer.Typer(
@@ -38,7 +38,7 @@ Llm = Annotated[
     str | None,
     typer.Option(
         "--llm",
-        help=f"Answerer: {', '.join(ANSWERER_NAMES)}, or a LangChain chat model as "
+        help=f"Answerer: {', '.join(answerer_names())}, or a LangChain chat model as "
         "provider:model (anthropic:claude-sonnet-4-5, ollama:llama3.2). \\[env: QA_LLM]",
         show_default=False,
     ),
@@ -331,6 +331,7 @@ def evaluate(
 ) -> None:
     """Score answers, retrieval and abstention against a test set; see README, Evaluation."""
     from qa.evaluation.reports import (
+        SavedReport,
         check_writable,
         compare_reports,
         comparison_to_json,
@@ -357,13 +358,12 @@ def evaluate(
             by=by or [],
             progress=lambda label: progress_bar(err, label),
         )
-        report_json = report.to_json()
         if out:
-            write_report(report_json, out)
-    comparison = compare_reports(previous, report_json) if previous else None
-    accuracy = report.metrics["overall"]["accuracy"]
+            write_report(report, out)
+    comparison = compare_reports(previous, SavedReport.of(report)) if previous else None
+    accuracy = report.metrics.overall.accuracy
     if json_output:
-        data = {"metrics": report.metrics, "timings": report.timings}
+        data = {"metrics": report.metrics.to_json(), "timings": report.timings.to_json()}
         if comparison:
             data["comparison"] = comparison_to_json(comparison)
         print_json(data)

@@ -16,8 +16,8 @@ from qa.types import Answer, Citation, Passage
 
 if TYPE_CHECKING:
     # Only `qa eval` renders these; `qa ask` should not import the eval modules to start.
+    from qa.evaluation.records import Report
     from qa.evaluation.reports import Comparison
-    from qa.evaluation.run import Report
 
 QUOTE_PREVIEW_CHARS = 300
 
@@ -282,20 +282,20 @@ EVAL_METRICS = (
 def render_eval_report(console: Console, report: "Report") -> None:
     """The metrics overall and per group (answerable, type, --by fields), one row a metric."""
     settings, timings = report.settings, report.timings
-    ingest = timings["ingest_seconds"]
+    ingest = timings.ingest_seconds
     console.print(
-        f"[bold]{escape(report.test_set['path'])}[/]: {report.test_set['evaluated']} questions, "
-        f"{escape(byline(settings['answerer'], settings['model']))}, k={settings['k']}, "
-        f"{escape(settings['embedding_model'])}, "
-        f"{settings['corpus']['articles']} articles"
+        f"[bold]{escape(report.test_set.path)}[/]: {report.test_set.evaluated} questions, "
+        f"{escape(byline(settings.answerer, settings.model))}, k={settings.k}, "
+        f"{escape(settings.embedding_model)}, "
+        f"{settings.corpus.articles} articles"
         + (f"; ingest {ingest:.1f}s" if ingest is not None else "")
-        + f"; questions {timings['questions_seconds']:.1f}s",
+        + f"; questions {timings.questions_seconds:.1f}s",
         soft_wrap=True,
     )
-    columns = [("overall", "", report.metrics["overall"])]
-    for group, labels in report.metrics["breakdowns"].items():
+    columns = [("overall", "", report.metrics.overall.values())]
+    for group, labels in report.metrics.breakdowns.items():
         if len(labels) > 1:
-            columns += [(label, group, values) for label, values in labels.items()]
+            columns += [(label, group, summary.values()) for label, summary in labels.items()]
     table = Table(box=None, padding=(0, 1), header_style="bold")
     table.add_column("metric", no_wrap=True)
     for label, group, _ in columns:
@@ -306,7 +306,7 @@ def render_eval_report(console: Console, report: "Report") -> None:
     for key, label, kind in EVAL_METRICS:
         values = [values.get(key) for _, _, values in columns]
         if any(value is not None for value in values):
-            table.add_row(label.format(k=settings["k"]), *(format_metric(v, kind) for v in values))
+            table.add_row(label.format(k=settings.k), *(format_metric(v, kind) for v in values))
     print_unsqueezed(console, table)
 
 

@@ -55,6 +55,26 @@ def test_seed_eval_reports_every_question_and_compares_equal_with_a_rerun(run, t
     assert again.exit_code == 0, again.output
     assert "No score changed and no question flipped." in again.stdout
 
+    # A report from an older qa: it lacked a metric, and one question was answered otherwise.
+    exact_match = report["metrics"]["overall"].pop("exact_match")
+    flipped = report["questions"][0]
+    outcome = flipped["scores"]["outcome"]
+    flipped["scores"]["outcome"] = "abstained" if outcome != "abstained" else "wrong"
+    dropped = report["questions"].pop()
+    report_file.write_text(json.dumps(report))
+    older = run("eval", SEED_SET, "--corpus", SEEDS, "--llm", "extractive", "--compare",
+                report_file, "--json")  # fmt: skip
+    assert older.exit_code == 0, older.output
+    comparison = json.loads(older.stdout)["comparison"]
+    assert comparison["changes"]["exact_match"]["old"] is None
+    assert comparison["changes"]["exact_match"]["new"] == exact_match
+    assert comparison["flips"] == [
+        {"id": flipped["id"], "question": flipped["question"],
+         "old": flipped["scores"]["outcome"], "new": outcome}
+    ]  # fmt: skip
+    assert (comparison["only_in_old"], comparison["only_in_new"]) == (0, 1)
+    assert dropped["id"] not in {flip["id"] for flip in comparison["flips"]}
+
 
 def test_malformed_test_set_names_each_bad_line_and_runs_nothing(run, tmp_path):
     test_set = write_lines(

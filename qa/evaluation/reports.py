@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import InputError, QAError
+from qa.evaluation.records import Report, Summary, metric_names
 
 # Timings vary from run to run even when every answer is the same.
 TIMING_METRICS = {"latency_mean", "latency_p95"}
@@ -66,7 +67,48 @@ def check_writable(path: Path) -> None:
         raise InputError(f"Cannot write the report to {path}: {error.strerror or error}.") from None
 
 
-def write_report(report: dict[str, Any], path: Path) -> None:
+@dataclass(frozen=True)
+class SavedQuestion:
+    id: str
+    question: str
+    outcome: str
+
+
+@dataclass(frozen=True)
+class SavedReport:
+    """What a comparison needs of a report: the overall figures and each question's outcome."""
+
+    overall: Summary
+    questions: list[SavedQuestion]
+
+    @classmethod
+    def of(cls, report: Report) -> "SavedReport":
+        return cls(
+            report.metrics.overall,
+            [
+                SavedQuestion(r.question.id, r.question.question, r.scores.outcome)
+                for r in report.results
+            ],
+        )
+
+    @classmethod
+    def from_json(cls, data: Any) -> "SavedReport | None":
+        """None when `data` is not an eval report; metrics an older report lacks are None."""
+        overall = data.get("metrics", {}).get("overall") if isinstance(data, dict) else None
+        rows = data.get("questions") if isinstance(data, dict) else None
+        if not isinstance(overall, dict) or not isinstance(rows, list):
+            return None
+        try:
+            questions = [
+                SavedQuestion(str(row["id"]), str(row["question"]), str(row["scores"]["outcome"]))
+                for row in rows
+            ]
+        except (KeyError, TypeError):
+            return None
+        return cls(Summary.from_json(overall), questions)
+
+
+def write_report(report: Report, path: Path) -> None:
     """Write through a temporary file, so `path` never holds half a report."""
     temporary = None
     try:
@@ -75,7 +117,7 @@ def write_report(report: dict[str, Any], path: Path) -> None:
             "w", dir=path.parent, prefix=f".{path.name}.", delete=False, encoding="utf-8"
         ) as file:
             temporary = Path(file.name)
-            file.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+            file.write(json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n")
         os.replace(temporary, path)
     except OSError as error:
         if temporary is not None:
@@ -83,7 +125,7 @@ def write_report(report: dict[str, Any], path: Path) -> None:
         raise QAError(f"Cannot write the report to {path}: {error.strerror or error}.") from None
 
 
-def load_report(path: Path) -> dict[str, Any]:
+def load_report(path: Path) -> SavedReport:
     """An earlier `--out` report, checked enough to compare with."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -91,25 +133,24 @@ def load_report(path: Path) -> dict[str, Any]:
         raise InputError(f"Cannot read report {path}: {error.strerror or error}.") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InputError(f"Report {path} is not JSON: {error}.") from None
-    overall = data.get("metrics", {}).get("overall") if isinstance(data, dict) else None
-    if not isinstance(overall, dict) or not isinstance(data.get("questions"), list):
+    saved = SavedReport.from_json(data)
+    if saved is None:
         raise InputError(
             f"{path} is not a qa eval report.", "Use a file written by `qa eval --out`."
         )
-    return data
+    return saved
 
 
-def compare_reports(old: dict[str, Any], new: dict[str, Any]) -> Comparison:
+def compare_reports(old: SavedReport, new: SavedReport) -> Comparison:
     """Each overall metric before and after, and the questions whose outcome changed."""
-    old_metrics, new_metrics = old["metrics"]["overall"], new["metrics"]["overall"]
-    names = list(dict.fromkeys([*new_metrics, *old_metrics]))
-    changes = [MetricChange(name, old_metrics.get(name), new_metrics.get(name)) for name in names]
-    old_rows = {row["id"]: row for row in old["questions"]}
-    new_rows = {row["id"]: row for row in new["questions"]}
+    old_values, new_values = old.overall.values(), new.overall.values()
+    changes = [MetricChange(name, old_values[name], new_values[name]) for name in metric_names()]
+    old_rows = {row.id: row for row in old.questions}
+    new_rows = {row.id: row for row in new.questions}
     flips = [
-        Flip(id_, row["question"], old_rows[id_]["scores"]["outcome"], row["scores"]["outcome"])
+        Flip(id_, row.question, old_rows[id_].outcome, row.outcome)
         for id_, row in new_rows.items()
-        if id_ in old_rows and old_rows[id_]["scores"]["outcome"] != row["scores"]["outcome"]
+        if id_ in old_rows and old_rows[id_].outcome != row.outcome
     ]
     return Comparison(
         changes=changes,

@@ -4,58 +4,35 @@ import hashlib
 import json
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from qa.answering import Assistant
 from qa.citations import MARKER_GROUP, strip_markers
 from qa.errors import InputError
 from qa.evaluation import metrics
+from qa.evaluation.records import (
+    CorpusInfo,
+    Metrics,
+    QuestionResult,
+    Report,
+    RunSettings,
+    Scores,
+    Summary,
+    TestSetInfo,
+    Timings,
+)
 from qa.evaluation.testset import EvalQuestion, EvalSet
 from qa.ingestion import IngestReport, ProgressCallback
 from qa.masking import mask_secrets
 from qa.settings import Settings
 from qa.types import Answer
 
-REPORT_FORMAT = 1
 TEMPORARY_COLLECTION = "eval"
 VERSIONED_PACKAGES = ("qa-news", "chromadb", "sentence-transformers")
 
 ProgressFactory = Callable[[str], AbstractContextManager[ProgressCallback | None]]
-
-
-@dataclass(frozen=True)
-class QuestionResult:
-    question: EvalQuestion
-    answer: Answer
-    latency: float
-    scores: dict[str, Any]
-
-
-@dataclass
-class Report:
-    """Everything one eval run measured, with the settings that produced it."""
-
-    test_set: dict[str, Any]
-    settings: dict[str, Any]
-    timings: dict[str, float | None]
-    metrics: dict[str, Any]
-    results: list[QuestionResult]
-    ingest: dict[str, Any] | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "format": REPORT_FORMAT,
-            "test_set": self.test_set,
-            "settings": self.settings,
-            "ingest": self.ingest,
-            "timings": self.timings,
-            "metrics": self.metrics,
-            "questions": [result_to_json(result) for result in self.results],
-        }
 
 
 def run_eval(
@@ -89,20 +66,20 @@ def run_eval(
         temporary = bool(corpus) and not keep_collection
         run_settings = describe_run(assistant, corpus, temporary)
     return Report(
-        test_set={
-            "path": str(eval_set.path),
-            "sha256": eval_set.sha256,
-            "questions": len(eval_set.questions),
-            "evaluated": len(questions),
-        },
+        test_set=TestSetInfo(
+            path=str(eval_set.path),
+            sha256=eval_set.sha256,
+            questions=len(eval_set.questions),
+            evaluated=len(questions),
+        ),
         settings=run_settings,
-        timings={
-            "ingest_seconds": round(ingest_report.seconds, 3) if ingest_report else None,
-            "questions_seconds": round(questions_seconds, 3),
-        },
+        timings=Timings(
+            ingest_seconds=round(ingest_report.seconds, 3) if ingest_report else None,
+            questions_seconds=round(questions_seconds, 3),
+        ),
         metrics=summarise_all(results, by),
         results=results,
-        ingest=ingest_report.to_json() if ingest_report else None,
+        ingest=ingest_report,
     )
 
 
@@ -124,7 +101,7 @@ def answer_all(
     return results
 
 
-def score(question: EvalQuestion, answer: Answer, latency: float) -> dict[str, Any]:
+def score(question: EvalQuestion, answer: Answer, latency: float) -> Scores:
     """Every per-question score the report and the averages use."""
     said = "" if answer.abstained else strip_markers(answer.text)
     holds = metrics.contains_answer(said, question.answers)
@@ -134,26 +111,26 @@ def score(question: EvalQuestion, answer: Answer, latency: float) -> dict[str, A
     rank = metrics.first_relevant_rank(passages, question.evidence, question.article_ids)
     valid, markers = citation_counts(answer)
     choice = metrics.picked_choice(said, question.choices) if question.choices else None
-    return {
-        "outcome": result,
-        "correct": result == metrics.RIGHT,
-        "contains_answer": holds,
-        "exact_match": metrics.exact_match(said, question.answers),
-        "f1": round(metrics.token_f1(said, question.answers), 4),
-        "truthfulness": metrics.truthfulness(result),
-        "answer_hit": (
+    return Scores(
+        outcome=result,
+        correct=result == metrics.RIGHT,
+        contains_answer=holds,
+        exact_match=metrics.exact_match(said, question.answers),
+        f1=round(metrics.token_f1(said, question.answers), 4),
+        truthfulness=metrics.truthfulness(result),
+        answer_hit=(
             any(metrics.contains_answer(text, question.answers) for _, text in passages)
             if question.answers
             else None
         ),
-        "evidence_hit": rank is not None if relevant else None,
-        "evidence_rank": rank,
-        "citations_valid": valid,
-        "citation_markers": markers,
-        "choice": choice,
-        "choice_correct": (choice in question.answers) if question.choices else None,
-        "latency_seconds": round(latency, 4),
-    }
+        evidence_hit=rank is not None if relevant else None,
+        evidence_rank=rank,
+        citations_valid=valid,
+        citation_markers=markers,
+        choice=choice,
+        choice_correct=(choice in question.answers) if question.choices else None,
+        latency_seconds=round(latency, 4),
+    )
 
 
 def citation_counts(answer: Answer) -> tuple[int, int]:
@@ -173,45 +150,51 @@ def citation_counts(answer: Answer) -> tuple[int, int]:
     return valid, len(used) + len(answer.dropped_markers)
 
 
-def summarise(results: Sequence[QuestionResult]) -> dict[str, Any]:
+def summarise(results: Sequence[QuestionResult]) -> Summary:
     """The averages over a group of questions; None where a metric does not apply."""
     scores = [r.scores for r in results]
     abstention = metrics.abstention_scores(
         (r.question.answerable, r.answer.abstained) for r in results
     )
-    latencies = [s["latency_seconds"] for s in scores]
-    markers = sum(s["citation_markers"] for s in scores)
-    summary = {
-        "questions": len(results),
-        "accuracy": metrics.mean(s["correct"] for s in scores),
-        "exact_match": metrics.mean(s["exact_match"] for s in scores),
-        "f1": metrics.mean(s["f1"] for s in scores),
-        "answer_hit_at_k": _mean_of(scores, "answer_hit"),
-        "evidence_hit_at_k": _mean_of(scores, "evidence_hit"),
-        "mrr": metrics.mean(
-            1 / s["evidence_rank"] if s["evidence_rank"] else 0.0
-            for s in scores
-            if s["evidence_hit"] is not None
+    latencies = [s.latency_seconds for s in scores]
+    markers = sum(s.citation_markers for s in scores)
+    applicable_evidence = [s for s in scores if s.evidence_hit is not None]
+    return Summary(
+        questions=len(results),
+        accuracy=rounded(metrics.mean(s.correct for s in scores)),
+        exact_match=rounded(metrics.mean(s.exact_match for s in scores)),
+        f1=rounded(metrics.mean(s.f1 for s in scores)),
+        answer_hit_at_k=mean_of(s.answer_hit for s in scores),
+        evidence_hit_at_k=mean_of(s.evidence_hit for s in scores),
+        mrr=rounded(
+            metrics.mean(
+                1 / s.evidence_rank if s.evidence_rank else 0.0 for s in applicable_evidence
+            )
         ),
-        "abstention_rate": metrics.mean(r.answer.abstained for r in results),
-        "abstention_precision": abstention["precision"],
-        "abstention_recall": abstention["recall"],
-        "abstention_f1": abstention["f1"],
-        "truthfulness": metrics.mean(s["truthfulness"] for s in scores),
-        "citation_validity": (
-            sum(s["citations_valid"] for s in scores) / markers if markers else None
+        abstention_rate=rounded(metrics.mean(r.answer.abstained for r in results)),
+        abstention_precision=rounded(abstention["precision"]),
+        abstention_recall=rounded(abstention["recall"]),
+        abstention_f1=rounded(abstention["f1"]),
+        truthfulness=rounded(metrics.mean(s.truthfulness for s in scores)),
+        citation_validity=rounded(
+            sum(s.citations_valid for s in scores) / markers if markers else None
         ),
-        "choice_accuracy": _mean_of(scores, "choice_correct"),
-        "latency_mean": metrics.mean(latencies),
-        "latency_p95": metrics.percentile(latencies, 95),
-    }
-    return {
-        key: round(value, 4) if isinstance(value, float) else value
-        for key, value in summary.items()
-    }
+        choice_accuracy=mean_of(s.choice_correct for s in scores),
+        latency_mean=rounded(metrics.mean(latencies)),
+        latency_p95=rounded(metrics.percentile(latencies, 95)),
+    )
 
 
-def summarise_all(results: Sequence[QuestionResult], by: Sequence[str]) -> dict[str, Any]:
+def mean_of(values: Iterable[bool | None]) -> float | None:
+    """The mean over the questions a score applies to (not None), rounded."""
+    return rounded(metrics.mean(value for value in values if value is not None))
+
+
+def rounded(value: float | None) -> float | None:
+    return round(value, 4) if value is not None else None
+
+
+def summarise_all(results: Sequence[QuestionResult], by: Sequence[str]) -> Metrics:
     """Overall figures, and the same figures per answerable/unanswerable, type and `by` field."""
     groupings: dict[str, Callable[[EvalQuestion], str]] = {
         "answerable": lambda q: "answerable" if q.answerable else "unanswerable",
@@ -226,7 +209,7 @@ def summarise_all(results: Sequence[QuestionResult], by: Sequence[str]) -> dict[
         for result in results:
             groups.setdefault(label_of(result.question), []).append(result)
         breakdowns[name] = {label: summarise(group) for label, group in groups.items()}
-    return {"overall": summarise(results), "breakdowns": breakdowns}
+    return Metrics(overall=summarise(results), breakdowns=breakdowns)
 
 
 def check_breakdown_fields(questions: Sequence[EvalQuestion], by: Sequence[str]) -> None:
@@ -278,32 +261,30 @@ def ingest_corpus(
     return ingest(files, Store.open(settings), get_embedder(settings), chunking, progress)
 
 
-def describe_run(assistant: Assistant, corpus: Sequence[Path], temporary: bool) -> dict[str, Any]:
+def describe_run(assistant: Assistant, corpus: Sequence[Path], temporary: bool) -> RunSettings:
     """Every setting that changes the figures, so a run can be reproduced and compared."""
     settings = assistant.settings
     recorded = assistant.store.recorded_settings()
     hashes = assistant.store.article_hashes()
     corpus_hash = hashlib.sha256(json.dumps(sorted(hashes.items())).encode()).hexdigest()
-    return {
-        "answerer": assistant.answerer.name,
-        "model": assistant.answerer.model,
-        "answerer_parameters": assistant.answerer.parameters,
-        "temperature": settings.temperature,
-        "embedding_model": assistant.embedder.name,
-        "k": settings.k,
-        "retrieval": settings.retrieval,
-        "chunk_size": recorded.get("chunk_size"),
-        "chunk_overlap": recorded.get("chunk_overlap"),
-        "chunk_header": recorded.get("chunk_header"),
-        "collection": None if temporary else settings.collection,
-        "store": "temporary" if temporary else mask_secrets(settings.chroma_url or "embedded"),
-        "corpus": {
-            "paths": [str(path) for path in corpus],
-            "articles": len(hashes),
-            "sha256": corpus_hash,
-        },
-        "versions": package_versions(),
-    }
+    return RunSettings(
+        answerer=assistant.answerer.name,
+        model=assistant.answerer.model,
+        answerer_parameters=assistant.answerer.parameters,
+        temperature=settings.temperature,
+        embedding_model=assistant.embedder.name,
+        k=settings.k,
+        retrieval=settings.retrieval,
+        chunk_size=recorded.get("chunk_size"),
+        chunk_overlap=recorded.get("chunk_overlap"),
+        chunk_header=recorded.get("chunk_header"),
+        collection=None if temporary else settings.collection,
+        store="temporary" if temporary else mask_secrets(settings.chroma_url or "embedded"),
+        corpus=CorpusInfo(
+            paths=[str(path) for path in corpus], articles=len(hashes), sha256=corpus_hash
+        ),
+        versions=package_versions(),
+    )
 
 
 def package_versions(names: Sequence[str] = VERSIONED_PACKAGES) -> dict[str, str | None]:
@@ -318,29 +299,3 @@ def package_versions(names: Sequence[str] = VERSIONED_PACKAGES) -> dict[str, str
         except PackageNotFoundError:
             found[name] = None
     return found
-
-
-def result_to_json(result: QuestionResult) -> dict[str, Any]:
-    question, answer = result.question, result.answer
-    return {
-        "id": question.id,
-        "line": question.line,
-        "question": question.question,
-        "type": question.type,
-        "answerable": question.answerable,
-        "date": question.date,
-        "answers": list(question.answers),
-        "answer": answer.text,
-        "abstained": answer.abstained,
-        "unsupported": answer.unsupported,
-        "citations": [citation.to_json() for citation in answer.citations],
-        "retrieved": [
-            {"rank": p.rank, "chunk_id": p.chunk_id, "article_id": p.article_id, "score": p.score}
-            for p in answer.passages
-        ],
-        "scores": result.scores,
-    }
-
-
-def _mean_of(scores: Sequence[dict[str, Any]], key: str) -> float | None:
-    return metrics.mean(s[key] for s in scores if s[key] is not None)
