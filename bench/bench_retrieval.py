@@ -12,9 +12,11 @@ configurations. A question's `date` is passed to qa as `as_of`, as `qa eval` doe
 Both systems' passages go through one scoring function, for k = 1, 3 and 5, over answerable
 questions (and again over the `official_gold` ones when the set labels its evidence): answer
 hit, evidence hit, evidence-sentence hit, gold-article hit, MRR of the evidence hit, and
-characters of passage text returned. Cost: ingest wall time (model loaded beforehand) and warm
-ms per query over every question, one system after the other. CORPUS is a JSONL file of
-articles (`id`, `title`, `text`, ...).
+characters of passage text returned. A qa passage into which copies of its story under other
+ids were folded (`also_in`) counts as a passage of each of those articles too: its text is in
+them all, and the peer, which never folds, gets the copies as passages of their own. Cost:
+ingest wall time (model loaded beforehand) and warm ms per query over every question, one
+system after the other. CORPUS is a JSONL file of articles (`id`, `title`, `text`, ...).
 
     python bench/bench_retrieval.py ../shared/bench/realtimeqa/corpus.jsonl \
         ../shared/bench/realtimeqa/questions.jsonl --json /tmp/bench/realtimeqa.json
@@ -193,7 +195,9 @@ def open_qa(corpus: Path, home: Path, use_as_of: bool) -> System:
     def retrieve(question: EvalQuestion, k: int) -> Retrieved:
         as_of = question.date if use_as_of else None
         return [
-            (p.article_id, p.text) for p in assistant.retrieve(question.question, k, as_of=as_of)
+            # A passage with copies of its story folded in counts for whichever is gold.
+            (metrics.credited_article(p.article_ids, question.article_ids), p.text)
+            for p in assistant.retrieve(question.question, k, as_of=as_of)
         ]
 
     recorded = settings.model_dump(mode="json", exclude={"home", "chroma_url", "collection"})

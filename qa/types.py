@@ -44,6 +44,11 @@ class Passage:
     score: float
     also_in: tuple[Copy, ...] = ()
 
+    @property
+    def article_ids(self) -> tuple[str, ...]:
+        """Its own article, then those of the copies folded into it."""
+        return (self.article_id, *(copy.article_id for copy in self.also_in))
+
     def to_json(self) -> dict[str, Any]:
         """A passage as `qa ask --json` and the MCP `search` tool give it."""
         return {

@@ -3,6 +3,7 @@ import pytest
 from qa.evaluation.metrics import (
     abstention_scores,
     contains_answer,
+    credited_article,
     exact_match,
     first_relevant_rank,
     mean,
@@ -87,6 +88,13 @@ def test_evidence_found_by_any_of_its_sentences_else_by_article():
     assert first_relevant_rank(passages, ["Volker will visit Moscow next month."], []) is None
     assert first_relevant_rank(passages, [], ["a1"]) == 1
     assert first_relevant_rank(passages, [], ["b2"]) is None
+
+
+def test_a_passage_counts_for_a_gold_article_whose_copy_was_folded_into_it():
+    assert credited_article(("a1", "b2", "c3"), ["c3", "b2"]) == "b2"
+    assert credited_article(("a1", "b2"), ["a1", "b2"]) == "a1"
+    assert credited_article(("a1", "b2"), ["z9"]) == "a1"
+    assert credited_article(("a1",), []) == "a1"
 
 
 def test_quote_must_be_the_passage_text_at_its_offsets():

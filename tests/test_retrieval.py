@@ -1,13 +1,16 @@
 import json
 import shutil
 
+import numpy as np
+
 from qa.answering import Assistant
 from qa.chunking import ChunkSettings, chunk_article
 from qa.embeddings import get_embedder
 from qa.keyword_index import KeywordIndex
 from qa.loading import load_articles
+from qa.retrieval import SAME_ARTICLE_PENALTY, diversified
 from qa.settings import get_settings
-from qa.store import Store
+from qa.store import ChunkHit, ChunkMeta, Store
 
 WIRE_STORY = (
     "The city council of Riverton voted 7 to 2 on Tuesday to build a new bridge over the "
@@ -154,3 +157,22 @@ def test_retrieval_mode_is_recorded_in_eval_reports(run, tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["settings"]["retrieval"] == "dense"
     shutil.rmtree(corpus.parent)
+
+
+def hit_of(article_id, index):
+    meta = ChunkMeta(article_id, None, article_id, None, None, None, 0, 1, index)
+    return ChunkHit(f"{article_id}-{index}", "text", meta, 0.5)
+
+
+def test_a_near_tie_goes_to_another_article_once_one_has_a_passage_ranked():
+    hits = [hit_of("long", 0), hit_of("long", 1), hit_of("other", 0), hit_of("long", 2)]
+    close = SAME_ARTICLE_PENALTY / 2
+    blended = np.array([1.0, 0.9, 0.9 - close, 0.8])
+    assert [h.chunk_id for h in diversified(hits, blended)] == [
+        "long-0", "other-0", "long-1", "long-2"
+    ]  # fmt: skip
+    # A passage ahead by more than the penalty keeps its place.
+    blended = np.array([1.0, 0.9, 0.9 - 2 * SAME_ARTICLE_PENALTY, 0.5])
+    assert [h.chunk_id for h in diversified(hits, blended)] == [
+        "long-0", "long-1", "other-0", "long-2"
+    ]  # fmt: skip

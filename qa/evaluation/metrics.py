@@ -71,6 +71,15 @@ def truthfulness(result: str) -> int:
     return TRUTHFULNESS[result]
 
 
+def credited_article(article_ids: Sequence[str], gold: Sequence[str]) -> str:
+    """The article a passage counts for: the first of its ids that is gold, else the first.
+
+    `article_ids` is the passage's own article, then the articles whose copies of the same
+    story retrieval folded into it (`also_in`): the passage's text is in each of them.
+    """
+    return next((article_id for article_id in article_ids if article_id in gold), article_ids[0])
+
+
 def first_relevant_rank(
     passages: Sequence[tuple[str, str]], evidence: Sequence[str], article_ids: Sequence[str]
 ) -> int | None:

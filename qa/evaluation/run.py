@@ -106,7 +106,10 @@ def score(question: EvalQuestion, answer: Answer, latency: float) -> Scores:
     said = "" if answer.abstained else strip_markers(answer.text)
     holds = metrics.contains_answer(said, question.answers)
     result = metrics.outcome(question.answerable, answer.abstained, holds)
-    passages = [(p.article_id, p.text) for p in answer.passages]
+    passages = [
+        (metrics.credited_article(p.article_ids, question.article_ids), p.text)
+        for p in answer.passages
+    ]
     relevant = bool(question.evidence or question.article_ids)
     rank = metrics.first_relevant_rank(passages, question.evidence, question.article_ids)
     valid, markers = citation_counts(answer)
