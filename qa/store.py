@@ -32,6 +32,8 @@ ARTICLE_VECTOR = [1.0]
 EXTRA_PREFIX = "x_"
 # Reads of the whole collection go in pages, so a server never sends one huge reply.
 PAGE_SIZE = 5000
+# A date-filtered search first looks this many times as far without the filter.
+UNFILTERED_SEARCH_FACTOR = 2
 # Present in the store's cache folder while an ingest writes; see `Store.unfinished_writes`.
 UNFINISHED_MARKER = "ingest-unfinished"
 T = TypeVar("T")
@@ -379,12 +381,29 @@ class Store:
 
         `since` and `as_of` are inclusive YYYY-MM-DD bounds; either may be left out.
         """
-        bounds = [
-            {"date_number": {operator: date_number(day)}}
-            for operator, day in (("$gte", since), ("$lte", as_of))
-            if day
+        if not (since or as_of):
+            return self._nearest(vector, k, None)
+        # A date filter makes Chroma's search several times slower (17 ms against 3 on the
+        # 600-article news set), and most chunks usually pass it: so search without it first
+        # and filter here. When k of the nearest pass, they are the k nearest that pass.
+        low, high = (date_number(day) if day else None for day in (since, as_of))
+        nearest = [
+            hit
+            for hit in self._nearest(vector, k * UNFILTERED_SEARCH_FACTOR, None)
+            if in_date_range(hit.meta.date, low, high)
         ]
-        where = {"$and": bounds} if len(bounds) == 2 else (bounds[0] if bounds else None)
+        if len(nearest) >= k:
+            return nearest[:k]
+        bounds = [
+            {"date_number": {operator: number}}
+            for operator, number in (("$gte", low), ("$lte", high))
+            if number is not None
+        ]
+        return self._nearest(vector, k, {"$and": bounds} if len(bounds) == 2 else bounds[0])
+
+    def _nearest(
+        self, vector: Sequence[float], k: int, where: dict[str, Any] | None
+    ) -> list[ChunkHit]:
         result = self._call(
             lambda: self._chunks().query(
                 query_embeddings=[[float(x) for x in vector]],
@@ -638,6 +657,15 @@ def record_from_metadata(article_id: str, meta: dict[str, Any]) -> ArticleRecord
         hash=meta["hash"],
         chunks=int(meta.get("chunks", 0)),
     )
+
+
+def in_date_range(day: str | None, low: int | None, high: int | None) -> bool:
+    """Whether an article of this date passes inclusive `date_number` bounds; an undated one
+    passes none, as in Chroma's filter."""
+    if day is None:
+        return False
+    number = date_number(day)
+    return (low is None or number >= low) and (high is None or number <= high)
 
 
 def date_number(iso_date: str) -> int:

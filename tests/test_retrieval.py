@@ -176,3 +176,36 @@ def test_a_near_tie_goes_to_another_article_once_one_has_a_passage_ranked():
     assert [h.chunk_id for h in diversified(hits, blended)] == [
         "long-0", "long-1", "other-0", "long-2"
     ]  # fmt: skip
+
+
+def test_a_date_range_gives_the_nearest_chunks_inside_it_even_when_newer_ones_are_nearer(
+    run, tmp_path
+):
+    # Twelve near-identical reports from May, two from January, one undated: the nearest
+    # chunks to the question are mostly outside an as-of date in March.
+    articles = [
+        {"id": f"may-{n}", "date": f"2022-05-{n + 1:02d}",
+         "text": f"Ferry strike day {n}: the Harbor Line ferry crews stayed off work again."}
+        for n in range(12)
+    ] + [
+        {"id": "jan-strike", "date": "2022-01-10",
+         "text": "Harbor Line ferry crews voted to strike over pay."},
+        {"id": "jan-market", "date": "2022-01-11",
+         "text": "The fish market reopened after repairs to its roof."},
+        {"id": "undated", "text": "Harbor Line ferry crews went on strike, a notice said."},
+    ]  # fmt: skip
+    ingested(run, tmp_path, articles)
+    settings = get_settings()
+    store = Store.open(settings)
+    vector = get_embedder(settings).embed_query("Did the Harbor Line ferry crews strike?")
+
+    def nearest_ids(hits):
+        return [hit.meta.article_id for hit in hits]
+
+    every = store.query(vector, 15)
+    assert nearest_ids(every)[0] != "jan-strike"
+    in_january = [hit for hit in every if (hit.meta.date or "").startswith("2022-01")]
+    assert nearest_ids(store.query(vector, 2, as_of="2022-03-01")) == nearest_ids(in_january)
+    in_may = [hit for hit in every if (hit.meta.date or "") >= "2022-05-03"]
+    assert nearest_ids(store.query(vector, 4, since="2022-05-03")) == nearest_ids(in_may)[:4]
+    assert store.query(vector, 3, as_of="2021-12-31") == []
