@@ -292,10 +292,10 @@ def render_eval_report(console: Console, report: "Report") -> None:
         + f"; questions {timings.questions_seconds:.1f}s",
         soft_wrap=True,
     )
-    columns = [("overall", "", report.metrics.overall.values())]
+    columns = [("overall", "", report.metrics.overall.to_json())]
     for group, labels in report.metrics.breakdowns.items():
         if len(labels) > 1:
-            columns += [(label, group, summary.values()) for label, summary in labels.items()]
+            columns += [(label, group, summary.to_json()) for label, summary in labels.items()]
     table = Table(box=None, padding=(0, 1), header_style="bold")
     table.add_column("metric", no_wrap=True)
     for label, group, _ in columns:

@@ -1,5 +1,6 @@
 """Find the passages most related to a question: meaning and keywords, fused, one per story."""
 
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
@@ -138,17 +139,16 @@ class Retriever:
 def diversified(hits: list[ChunkHit], blended: np.ndarray) -> list[ChunkHit]:
     """`hits` best first, each pick lowering the rest of its article by SAME_ARTICLE_PENALTY."""
     left = list(np.argsort(-blended, kind="stable"))
-    taken: dict[str, int] = {}
+    taken: Counter[str] = Counter()
     ordered = []
     while left:
         # max() keeps the first of equals: ties stay in blended order.
         best = max(
-            left,
-            key=lambda i: blended[i] - SAME_ARTICLE_PENALTY * taken.get(hits[i].meta.article_id, 0),
+            left, key=lambda i: blended[i] - SAME_ARTICLE_PENALTY * taken[hits[i].meta.article_id]
         )
         left.remove(best)
         ordered.append(hits[best])
-        taken[hits[best].meta.article_id] = taken.get(hits[best].meta.article_id, 0) + 1
+        taken[hits[best].meta.article_id] += 1
     return ordered
 
 

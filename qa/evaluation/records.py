@@ -10,10 +10,19 @@ if TYPE_CHECKING:
     from qa.ingestion import IngestReport
 
 REPORT_FORMAT = 1
+# Figures in reports, enough to tell any two runs of a few thousand questions apart.
+DECIMALS = 4
+
+
+class Record:
+    """A flat record whose JSON form is its fields."""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
-class Scores:
+class Scores(Record):
     """One question's scores; None where a score does not apply to the question."""
 
     outcome: str
@@ -31,12 +40,9 @@ class Scores:
     choice_correct: bool | None
     latency_seconds: float
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class Summary:
+class Summary(Record):
     """The averages over a group of questions; None where a metric does not apply."""
 
     questions: int
@@ -56,12 +62,15 @@ class Summary:
     latency_mean: float | None = None
     latency_p95: float | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def values(self) -> dict[str, int | float | None]:
-        """Each metric by name, in table order."""
-        return {name: getattr(self, name) for name in metric_names()}
+    @classmethod
+    def rounded(cls, **figures: int | float | None) -> "Summary":
+        """A summary whose fractional figures are rounded for the report."""
+        return cls(
+            **{
+                name: round(value, DECIMALS) if isinstance(value, float) else value
+                for name, value in figures.items()
+            }
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Summary":
@@ -97,14 +106,14 @@ class Metrics:
 
 
 @dataclass(frozen=True)
-class CorpusInfo:
+class CorpusInfo(Record):
     paths: list[str]
     articles: int
     sha256: str
 
 
 @dataclass(frozen=True)
-class RunSettings:
+class RunSettings(Record):
     """Every setting that changes the figures, so a run can be reproduced and compared."""
 
     answerer: str
@@ -122,28 +131,19 @@ class RunSettings:
     corpus: CorpusInfo
     versions: dict[str, str | None]
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class TestSetInfo:
+class TestSetInfo(Record):
     path: str
     sha256: str
     questions: int
     evaluated: int
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class Timings:
+class Timings(Record):
     ingest_seconds: float | None
     questions_seconds: float
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -143,7 +143,7 @@ def load_report(path: Path) -> SavedReport:
 
 def compare_reports(old: SavedReport, new: SavedReport) -> Comparison:
     """Each overall metric before and after, and the questions whose outcome changed."""
-    old_values, new_values = old.overall.values(), new.overall.values()
+    old_values, new_values = old.overall.to_json(), new.overall.to_json()
     changes = [MetricChange(name, old_values[name], new_values[name]) for name in metric_names()]
     old_rows = {row.id: row for row in old.questions}
     new_rows = {row.id: row for row in new.questions}

@@ -161,40 +161,33 @@ def summarise(results: Sequence[QuestionResult]) -> Summary:
     )
     latencies = [s.latency_seconds for s in scores]
     markers = sum(s.citation_markers for s in scores)
-    applicable_evidence = [s for s in scores if s.evidence_hit is not None]
-    return Summary(
+    return Summary.rounded(
         questions=len(results),
-        accuracy=rounded(metrics.mean(s.correct for s in scores)),
-        exact_match=rounded(metrics.mean(s.exact_match for s in scores)),
-        f1=rounded(metrics.mean(s.f1 for s in scores)),
-        answer_hit_at_k=mean_of(s.answer_hit for s in scores),
-        evidence_hit_at_k=mean_of(s.evidence_hit for s in scores),
-        mrr=rounded(
-            metrics.mean(
-                1 / s.evidence_rank if s.evidence_rank else 0.0 for s in applicable_evidence
-            )
+        accuracy=metrics.mean(s.correct for s in scores),
+        exact_match=metrics.mean(s.exact_match for s in scores),
+        f1=metrics.mean(s.f1 for s in scores),
+        answer_hit_at_k=mean_where_applies(s.answer_hit for s in scores),
+        evidence_hit_at_k=mean_where_applies(s.evidence_hit for s in scores),
+        mrr=metrics.mean(
+            1 / s.evidence_rank if s.evidence_rank else 0.0
+            for s in scores
+            if s.evidence_hit is not None
         ),
-        abstention_rate=rounded(metrics.mean(r.answer.abstained for r in results)),
-        abstention_precision=rounded(abstention["precision"]),
-        abstention_recall=rounded(abstention["recall"]),
-        abstention_f1=rounded(abstention["f1"]),
-        truthfulness=rounded(metrics.mean(s.truthfulness for s in scores)),
-        citation_validity=rounded(
-            sum(s.citations_valid for s in scores) / markers if markers else None
-        ),
-        choice_accuracy=mean_of(s.choice_correct for s in scores),
-        latency_mean=rounded(metrics.mean(latencies)),
-        latency_p95=rounded(metrics.percentile(latencies, 95)),
+        abstention_rate=metrics.mean(r.answer.abstained for r in results),
+        abstention_precision=abstention["precision"],
+        abstention_recall=abstention["recall"],
+        abstention_f1=abstention["f1"],
+        truthfulness=metrics.mean(s.truthfulness for s in scores),
+        citation_validity=sum(s.citations_valid for s in scores) / markers if markers else None,
+        choice_accuracy=mean_where_applies(s.choice_correct for s in scores),
+        latency_mean=metrics.mean(latencies),
+        latency_p95=metrics.percentile(latencies, 95),
     )
 
 
-def mean_of(values: Iterable[bool | None]) -> float | None:
-    """The mean over the questions a score applies to (not None), rounded."""
-    return rounded(metrics.mean(value for value in values if value is not None))
-
-
-def rounded(value: float | None) -> float | None:
-    return round(value, 4) if value is not None else None
+def mean_where_applies(values: Iterable[bool | None]) -> float | None:
+    """The mean over the questions a score applies to (not None)."""
+    return metrics.mean(value for value in values if value is not None)
 
 
 def summarise_all(results: Sequence[QuestionResult], by: Sequence[str]) -> Metrics:
