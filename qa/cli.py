@@ -1,17 +1,88 @@
 """The `qa` command: parse options, call the core, render."""
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from qa.answerers import names as answerer_names
 from qa.errors import QAError
 
+
+class OneLineErrors(TyperGroup):
+    """Every way a command can fail ends in one line on stderr and an exit code.
+
+    A usage error (a bad option value, a missing argument) is one line, not a box; anything
+    unexpected is one line naming the command, with the traceback only under QA_DEBUG=1.
+    """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        args = list(sys.argv[1:] if args is None else args)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.Abort:
+            code = one_line_error("Aborted.", 1)
+        except Exception as error:
+            if is_usage_error(error):
+                message = usage_message(error)
+                # `qa` alone has shown its help already, and has nothing more to say.
+                code = one_line_error(message, error.exit_code) if message else error.exit_code
+            else:
+                from qa.settings import debug_enabled
+
+                if debug_enabled():
+                    raise
+                code = one_line_error(unexpected(error, command_name(args)), 1)
+        if not standalone_mode:
+            return code
+        sys.exit(code or 0)
+
+
+def is_usage_error(error: Exception) -> bool:
+    """Click's own errors (bad option values, missing arguments, unknown commands); Typer
+    carries its own copy of Click, whose classes are private, so they are known by shape."""
+    return callable(getattr(error, "format_message", None)) and isinstance(
+        getattr(error, "exit_code", None), int
+    )
+
+
+def usage_message(error: Exception) -> str:
+    message = error.format_message().strip()
+    if not message:
+        return ""
+    context = getattr(error, "ctx", None)
+    command = context.command_path if context is not None else "qa"
+    end = "" if message.endswith((".", "!", "?")) else "."
+    return f"{message}{end} See `{command} --help`."
+
+
+def one_line_error(message: str, code: int) -> int:
+    from qa.rendering import render_error, stderr_console
+
+    render_error(stderr_console(), message)
+    return code
+
+
+def unexpected(error: Exception, command: str) -> str:
+    what = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return (
+        f"{command} failed unexpectedly ({' '.join(what.split())[:300]}). This is a bug in qa: "
+        "please report it with the command you ran; QA_DEBUG=1 shows the traceback."
+    )
+
+
+def command_name(args: list[str]) -> str:
+    words = [arg for arg in args if not arg.startswith("-")]
+    return f"qa {words[0]}" if words else "qa"
+
+
 app = typer.Typer(
+    cls=OneLineErrors,
     help="Ask questions about news articles and get answers with checkable citations.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
@@ -255,15 +326,14 @@ def reset(
 
 
 def parse_date_option(value: str | None) -> str | None:
-    """A YYYY-MM-DD option value, or a clear input error."""
-    from datetime import date
-
-    from qa.errors import InputError
-
+    """A YYYY-MM-DD option value, or a clear input error: the same rule as a test set's dates."""
     if value is None:
         return None
+    from qa.errors import InputError
+    from qa.loading import parse_iso_date
+
     try:
-        return date.fromisoformat(value).isoformat()
+        return parse_iso_date(value)
     except ValueError:
         raise InputError(f"Invalid date {value!r}.", "Use YYYY-MM-DD.") from None
 
@@ -332,7 +402,6 @@ def evaluate(
     """Score answers, retrieval and abstention against a test set; see README, Evaluation."""
     from qa.evaluation.reports import (
         SavedReport,
-        check_writable,
         compare_reports,
         comparison_to_json,
         load_report,
@@ -340,6 +409,7 @@ def evaluate(
     )
     from qa.evaluation.run import run_eval
     from qa.evaluation.testset import load_eval_set
+    from qa.output_files import check_output_path
     from qa.rendering import progress_bar, render_comparison, render_eval_report, stderr_console
 
     err = stderr_console()
@@ -347,7 +417,7 @@ def evaluate(
         eval_set = load_eval_set(test_set)
         previous = load_report(compare) if compare else None
         if out:
-            check_writable(out)
+            check_output_path(out)
         settings = settings_from(locals())
         report = run_eval(
             eval_set,

@@ -1,5 +1,6 @@
 """The article in a news page: its main text and metadata, without menus, captions or comments."""
 
+import ipaddress
 import logging
 import re
 from dataclasses import dataclass
@@ -8,6 +9,8 @@ from urllib.parse import urlsplit
 
 # A sentence: four words or more, then a full stop, question or exclamation mark.
 SENTENCE = re.compile(r"(\w+\W+){3,}\w+[.!?]")
+# Second-level labels under which a country's registry lets names be registered (`co.uk`).
+COUNTRY_GENERIC_LEVELS = {"co", "com", "org", "net", "ac", "gov", "edu", "gob", "or", "ne", "go"}
 
 
 @dataclass(frozen=True)
@@ -20,13 +23,16 @@ class PageArticle:
     author: str | None
     site: str | None
     url: str | None
+    # A canonical URL on another site than the page was read from: a claim, not where it is.
+    canonical_url: str | None = None
 
 
 def extract_article(html: str | bytes, url: str | None = None) -> PageArticle | None:
     """The page's article, or None when it holds no article text.
 
-    `url` is where the page was read; the page's canonical link takes its place when there is
-    one. Bytes are decoded by the page's own charset declaration.
+    `url` is where the page was read; the page's canonical link takes its place when it is on
+    the same site, else it is `canonical_url`. Bytes are decoded by the page's own charset
+    declaration.
     """
     import trafilatura
 
@@ -60,27 +66,62 @@ def extract_article(html: str | bytes, url: str | None = None) -> PageArticle | 
     if not SENTENCE.search(text):
         # On a page with no story the extractor falls back to whatever text is left: a menu.
         return None
+    # The page's own URL: its canonical link, else og:url and the like, else `url`.
+    declared = document.url or url
+    cited = declared if not url or same_site(declared, url) else url
     return PageArticle(
         text=text,
         title=document.title or None,
         date=document.date or None,
         author=document.author or None,
-        site=declared_site(document.sitename, url),
-        url=document.url or url,
+        site=declared_site(document.sitename, [url, declared]),
+        url=cited,
+        canonical_url=declared if declared != cited else None,
     )
 
 
-def declared_site(site: str | None, url: str | None) -> str | None:
-    """The page's own site name; the extractor's stand-in, the URL's host, is not one."""
-    if not site or not url:
-        return site or None
-    parts = urlsplit(url)
-    hosts = {(parts.netloc or "").lower(), (parts.hostname or "").lower()}
-    return (
-        None
-        if site.lower().removeprefix("www.") in {h.removeprefix("www.") for h in hosts}
-        else site
+def declared_site(site: str | None, urls: list[str | None]) -> str | None:
+    """The page's own site name; the extractor's stand-in, the host of a URL it read or was
+    given, is not one."""
+    if not site:
+        return None
+    hosts = set()
+    for url in filter(None, urls):
+        parts = urlsplit(url)
+        hosts |= {(parts.netloc or "").lower(), (parts.hostname or "").lower()}
+    stand_ins = {host.removeprefix("www.") for host in hosts}
+    return None if site.lower().removeprefix("www.") in stand_ins else site
+
+
+def same_site(first: str | None, second: str | None) -> bool:
+    """Whether two URLs are on one site: the same host, or hosts under one registrable domain
+    (`www.bbc.co.uk` and `news.bbc.co.uk`, not `bbc.co.uk` and `spoof.co.uk`)."""
+    hosts = [(urlsplit(url or "").hostname or "").removesuffix(".") for url in (first, second)]
+    if not all(hosts):
+        return False
+    if hosts[0] == hosts[1]:
+        return True
+    if any(is_ip_address(host) for host in hosts):
+        return False
+    return registrable_domain(hosts[0]) == registrable_domain(hosts[1])
+
+
+def registrable_domain(host: str) -> str:
+    """The part of `host` its owner registered, without the public suffix list: the last two
+    labels, or three under a country's generic second level (`bbc.co.uk`, `abc.net.au`)."""
+    labels = host.split(".")
+    under_country_generic = (
+        len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in COUNTRY_GENERIC_LEVELS
     )
+    return ".".join(labels[-3:] if under_country_generic else labels[-2:])
+
+
+def is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def same_words(first: str, second: str) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 from qa.chunking import Chunk, ChunkSettings, chunk_article
 from qa.embeddings import Embedder
 from qa.errors import InputError
-from qa.keyword_index import refresh_keyword_index
+from qa.keyword_index import KeywordIndex
 from qa.loading import (
     DEFAULT_MAX_ARTICLE_MB,
     Article,
@@ -21,6 +21,7 @@ from qa.loading import (
 )
 from qa.store import Store
 from qa.web import FetchSettings, check_urls, is_url
+from qa.writer import Writer
 
 # Articles are embedded in groups of about this many chunks: large enough batches for
 # the model, small enough that a failure loses little work.
@@ -127,11 +128,9 @@ def _write_new_and_changed(
 ) -> None:
     """Embed and write every article whose content the store does not hold yet."""
     store.prepare(embedder.name, chunking)
-    records = store.articles()
-    if store.needs_repair(records):
-        store.repair()
-        records = store.articles()
-    known = {record.id: record.hash for record in records}
+    writer = Writer(store, KeywordIndex.open(store.cache_dir))
+    writer.start()
+    known = store.current_versions([article.id for article in articles])
     pending = []
     for article in articles:
         if known.get(article.id) == article.hash:
@@ -151,7 +150,7 @@ def _write_new_and_changed(
     embedded(0)
     # Chroma writes one group while the model embeds the next; `pending_write` is waited for
     # before the next write, so writes stay in order and a failure stops the ingest.
-    with store.unfinished_writes(), ThreadPoolExecutor(max_workers=1) as writer:
+    with ThreadPoolExecutor(max_workers=1) as pool:
         pending_write: Future | None = None
         for group in _groups(pending):
             texts = [chunking.embedding_text(a, chunk) for a, chunks in group for chunk in chunks]
@@ -162,14 +161,13 @@ def _write_new_and_changed(
                 vectors = vectors[len(chunks) :]
             if pending_write is not None:
                 pending_write.result()
-            pending_write = writer.submit(store.write_articles, batch)
+            pending_write = pool.submit(writer.write, batch)
             for article, chunks in group:
                 (report.updated if article.id in known else report.added).append(article.id)
                 report.chunks_embedded += len(chunks)
         if pending_write is not None:
             pending_write.result()
-    # Built now, so the first question after an ingest does not wait for it.
-    refresh_keyword_index(store)
+    writer.finish()
 
 
 def _groups(

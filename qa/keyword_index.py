@@ -1,167 +1,288 @@
-"""BM25 over a collection's chunks, kept on disk beside the store and rebuilt when it drifts.
+"""BM25 over a collection's chunks: SQLite FTS5 on disk beside the store, updated with each write.
 
-The index is derived data: Chroma holds the truth. It records a fingerprint of the chunk ids it
-was built from (ids carry each article's content hash), and one that no longer matches the
-store is rebuilt before it is searched, so a kill between the two writes never leaves answers
-coming from a stale index. Scoring needs only numpy, which keeps a cold `qa ask` light.
+The index is derived data: Chroma holds the truth. Writers add a batch's chunks before its
+article records are written and drop an old version's chunks after, so the index holds every
+recorded version's chunks at every instant (and, for a while, some that are not recorded,
+which readers never offer; see `Retriever.current`). Changes by other processes or machines
+are caught up from the article records, which carry the time they were written
+(`catch_up`): a cold question reads only what changed, never every chunk. The whole collection
+is read only when the index is missing, unreadable or of another collection.
 """
 
-import hashlib
-import json
-import os
 import re
-import shutil
-import tempfile
-from collections import Counter
-from collections.abc import Iterable, Sequence
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from functools import lru_cache
 from pathlib import Path
-
-import numpy as np
 
 from qa.store import IndexedChunk, Store, date_number
 from qa.words import STOPWORDS
 
-# Lucene's BM25 defaults: term-frequency saturation and length normalisation.
-K1 = 1.2
-B = 0.75
-FORMAT_VERSION = 1
+FILE_NAME = "keyword.sqlite3"
+SCHEMA_VERSION = "2"
 TOKEN = re.compile(r"\w\w+")
+# Records written this long before the newest one already seen are read again when catching
+# up: a record stamped earlier can become visible later (writers racing, clocks apart).
+CATCH_UP_OVERLAP_MS = 5 * 60 * 1000
+# A long-lived reader (chat, the MCP server) looks for other writers' changes at most this often.
+CATCH_UP_EVERY_SECONDS = 1.0
+# Chunks added in one statement batch while building the index from the store.
+BUILD_BATCH = 2000
+BUSY_TIMEOUT_SECONDS = 60.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    rowid INTEGER PRIMARY KEY,
+    chunk_id TEXT NOT NULL UNIQUE,
+    article_id TEXT NOT NULL,
+    article_hash TEXT NOT NULL,
+    date_number INTEGER
+);
+CREATE INDEX IF NOT EXISTS chunks_by_article ON chunks (article_id, article_hash);
+CREATE VIRTUAL TABLE IF NOT EXISTS terms
+    USING fts5(tokens, tokenize="unicode61 remove_diacritics 0 tokenchars '_'");
+"""
 
 
 class KeywordIndex:
     """Chunk ids ranked by BM25 for a question, optionally within a date range."""
 
-    def __init__(
-        self,
-        chunk_ids: list[str],
-        vocabulary: dict[str, int],
-        postings: dict[str, np.ndarray],
-        fingerprint: str,
-    ) -> None:
-        self.chunk_ids = chunk_ids
-        self.vocabulary = vocabulary
-        self.indptr = postings["indptr"]
-        self.docs = postings["docs"]
-        self.weights = postings["weights"]
-        self.dates = postings["dates"]
-        self.fingerprint = fingerprint
-        self._positions: dict[str, int] | None = None
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self.connection = connection
+        self._caught_up_at = 0.0
 
     @classmethod
-    def build(cls, chunks: Iterable[IndexedChunk]) -> "KeywordIndex":
-        """Score every (term, chunk) pair once, so a search only adds up a few columns."""
-        chunk_ids: list[str] = []
-        counts: list[Counter] = []
-        dates: list[int] = []
-        for chunk in chunks:
-            chunk_ids.append(chunk.id)
-            counts.append(Counter(tokenize(chunk.text)))
-            # Undated chunks match no date bound, as in Chroma's metadata filter.
-            dates.append(chunk.date_number if chunk.date_number is not None else -1)
-        lengths = np.array([sum(c.values()) for c in counts], dtype=np.float32)
-        vocabulary: dict[str, int] = {}
-        rows: dict[int, list[tuple[int, int]]] = {}
-        for doc, count in enumerate(counts):
-            for term, frequency in count.items():
-                term_id = vocabulary.setdefault(term, len(vocabulary))
-                rows.setdefault(term_id, []).append((doc, frequency))
-        postings = _postings(rows, len(vocabulary), lengths)
-        postings["dates"] = np.array(dates, dtype=np.int64)
-        return cls(chunk_ids, vocabulary, postings, fingerprint_of(chunk_ids))
+    def open(cls, folder: Path) -> "KeywordIndex":
+        """The index in `folder`, created empty if missing; an unreadable one is started anew."""
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / FILE_NAME
+        try:
+            return cls._connect(path)
+        except sqlite3.DatabaseError:
+            # Derived data: a damaged file is rebuilt from the store, never a failed question.
+            for leftover in (path, *(path.with_name(path.name + end) for end in ("-wal", "-shm"))):
+                leftover.unlink(missing_ok=True)
+            return cls._connect(path)
+
+    @classmethod
+    def _connect(cls, path: Path) -> "KeywordIndex":
+        # An ingest writes from its writer thread; every use is one at a time.
+        connection = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+        )
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            version = _meta_value(connection, "schema")
+            if version not in (None, SCHEMA_VERSION):
+                raise sqlite3.DatabaseError(f"keyword index schema {version}")
+            connection.executescript(SCHEMA)
+            connection.execute("PRAGMA quick_check(1)").fetchone()
+            index = cls(path, connection)
+            index._set("schema", SCHEMA_VERSION)
+            return index
+        except BaseException:
+            connection.close()
+            raise
+
+    def close(self) -> None:
+        self.connection.close()
+
+    # Reading
 
     def search(
         self, question: str, n: int, as_of: str | None = None, since: str | None = None
     ) -> list[tuple[str, float]]:
-        """Up to `n` (chunk id, BM25 score) pairs, best first; chunks sharing no term are out."""
-        return self.best(self.scores(question), n, as_of, since)
+        """Up to `n` (chunk id, BM25 score) pairs, best first; chunks sharing no term are out.
 
-    def best(
-        self, scores: np.ndarray, n: int, as_of: str | None = None, since: str | None = None
-    ) -> list[tuple[str, float]]:
-        """The `n` best-scoring chunks of `scores` dated within the bounds, best first."""
-        allowed = scores > 0
+        Undated chunks match no date bound, as in Chroma's metadata filter.
+        """
+        query = match_query(question)
+        if not query:
+            return []
+        bounds, values = [], []
         if since:
-            allowed &= self.dates >= date_number(since)
+            bounds.append("c.date_number >= ?")
+            values.append(date_number(since))
         if as_of:
-            allowed &= (self.dates <= date_number(as_of)) & (self.dates >= 0)
-        matched = np.flatnonzero(allowed)
-        if len(matched) > n:
-            matched = matched[np.argpartition(-scores[matched], n - 1)[:n]]
-        best = matched[np.argsort(-scores[matched], kind="stable")]
-        return [(self.chunk_ids[i], float(scores[i])) for i in best]
-
-    def scores(self, question: str) -> np.ndarray:
-        """The BM25 score of every chunk for `question`, in `chunk_ids` order."""
-        scores = np.zeros(len(self.chunk_ids), dtype=np.float32)
-        for term in set(tokenize(question)):
-            term_id = self.vocabulary.get(term)
-            if term_id is not None:
-                start, end = self.indptr[term_id], self.indptr[term_id + 1]
-                scores[self.docs[start:end]] += self.weights[start:end]
-        return scores
-
-    def score_of(self, chunk_id: str, scores: np.ndarray) -> float:
-        """`chunk_id`'s entry in `scores`; 0 for a chunk written after the index was read."""
-        if self._positions is None:
-            self._positions = {id_: i for i, id_ in enumerate(self.chunk_ids)}
-        position = self._positions.get(chunk_id)
-        return float(scores[position]) if position is not None else 0.0
-
-    def save(self, folder: Path) -> None:
-        """Write to `folder` as a whole: a reader sees the old index or the new, never half."""
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".building-", dir=folder.parent))
-        np.savez(
-            staging / "postings.npz",
-            indptr=self.indptr,
-            docs=self.docs,
-            weights=self.weights,
-            dates=self.dates,
+            bounds.append("c.date_number <= ?")
+            values.append(date_number(as_of))
+        where = "".join(f" AND {bound}" for bound in bounds)
+        rows = self.connection.execute(
+            "SELECT c.chunk_id, -bm25(terms) FROM terms JOIN chunks c ON c.rowid = terms.rowid"
+            f" WHERE terms MATCH ?{where} ORDER BY bm25(terms) LIMIT ?",
+            (query, *values, n),
         )
-        meta = {
-            "format": FORMAT_VERSION,
-            "fingerprint": self.fingerprint,
-            "chunk_ids": self.chunk_ids,
-            "vocabulary": list(self.vocabulary),
-        }
-        (staging / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
-        _swap_in(staging, folder)
+        return [(chunk_id, float(score)) for chunk_id, score in rows]
 
-    @classmethod
-    def load(cls, folder: Path) -> "KeywordIndex | None":
-        """The index saved in `folder`, or None when there is none or it cannot be read."""
-        try:
-            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-            if meta.get("format") != FORMAT_VERSION:
-                return None
-            with np.load(folder / "postings.npz") as saved:
-                postings = {name: saved[name] for name in ("indptr", "docs", "weights", "dates")}
-        except (OSError, ValueError, KeyError):
-            return None
-        vocabulary = {term: i for i, term in enumerate(meta["vocabulary"])}
-        return cls(meta["chunk_ids"], vocabulary, postings, meta["fingerprint"])
+    def scores(self, question: str, chunk_ids: Sequence[str]) -> dict[str, float]:
+        """The BM25 score of each of these chunks that shares a term with `question`."""
+        query = match_query(question)
+        if not query or not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self.connection.execute(
+            "SELECT c.chunk_id, -bm25(terms) FROM terms JOIN chunks c ON c.rowid = terms.rowid"
+            f" WHERE terms MATCH ? AND terms.rowid IN"
+            f" (SELECT rowid FROM chunks WHERE chunk_id IN ({marks}))",
+            (query, *chunk_ids),
+        )
+        return {chunk_id: float(score) for chunk_id, score in rows}
+
+    def versions_held(self, article_ids: Sequence[str]) -> set[tuple[str, str]]:
+        """(article id, content hash) of each version of these articles the index holds."""
+        held: set[tuple[str, str]] = set()
+        for part in _parts(list(article_ids)):
+            marks = ",".join("?" * len(part))
+            held.update(
+                self.connection.execute(
+                    "SELECT DISTINCT article_id, article_hash FROM chunks"
+                    f" WHERE article_id IN ({marks})",
+                    part,
+                )
+            )
+        return held
+
+    def chunk_count(self) -> int:
+        return self.connection.execute("SELECT count(*) FROM chunks").fetchone()[0]
+
+    # Writing
+
+    def add(self, chunks: Iterable[IndexedChunk]) -> None:
+        """Index these chunks (one transaction); a chunk already indexed is left as it is."""
+        with self._transaction() as cursor:
+            for chunk in chunks:
+                cursor.execute(
+                    "INSERT OR IGNORE INTO chunks (chunk_id, article_id, article_hash, date_number)"
+                    " VALUES (?, ?, ?, ?)",
+                    (chunk.id, chunk.article_id, chunk.article_hash, chunk.date_number),
+                )
+                if cursor.rowcount == 1:
+                    cursor.execute(
+                        "INSERT INTO terms (rowid, tokens) VALUES (?, ?)",
+                        (cursor.lastrowid, " ".join(tokenize(chunk.text))),
+                    )
+
+    def keep_only(self, current: dict[str, str | None]) -> None:
+        """Drop the chunks of these articles that are not of the version given (None: all)."""
+        with self._transaction() as cursor:
+            for part in _parts(list(current)):
+                marks = ",".join("?" * len(part))
+                rows = cursor.execute(
+                    "SELECT rowid, article_id, article_hash FROM chunks"
+                    f" WHERE article_id IN ({marks})",
+                    part,
+                ).fetchall()
+                doomed = [(row,) for row, id_, hash_ in rows if current[id_] != hash_]
+                cursor.executemany("DELETE FROM terms WHERE rowid = ?", doomed)
+                cursor.executemany("DELETE FROM chunks WHERE rowid = ?", doomed)
+
+    def clear(self) -> None:
+        with self._transaction() as cursor:
+            cursor.execute("DELETE FROM terms")
+            cursor.execute("DELETE FROM chunks")
+            cursor.execute("DELETE FROM meta WHERE key != 'schema'")
+
+    # What the index covers
+
+    @property
+    def collection_id(self) -> str | None:
+        return _meta_value(self.connection, "collection")
+
+    @property
+    def synced_through(self) -> int | None:
+        """The newest record time (ms) whose article this index is known to hold."""
+        value = _meta_value(self.connection, "synced_through")
+        return int(value) if value is not None else None
+
+    def mark_synced(self, collection_id: str, through: int) -> None:
+        with self._transaction():
+            self._set("collection", collection_id)
+            self._set("synced_through", str(through))
+
+    def _set(self, key: str, value: str) -> None:
+        self.connection.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        with closing(self.connection.cursor()) as cursor:
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
 
 
-def refresh_keyword_index(store: Store, fingerprint: str | None = None) -> KeywordIndex:
-    """The saved index if it covers exactly the store's chunks, else a new one, built and saved."""
-    fingerprint = fingerprint or fingerprint_of(store.chunk_ids())
-    folder = store.cache_dir / "keyword"
-    saved = KeywordIndex.load(folder)
-    if saved is not None and saved.fingerprint == fingerprint:
-        return saved
-    index = KeywordIndex.build(store.indexed_chunks())
-    index.save(folder)
+def open_keyword_index(store: Store) -> KeywordIndex:
+    """The store's keyword index, brought up to date with every write recorded in the store."""
+    index = KeywordIndex.open(store.cache_dir)
+    catch_up(index, store)
     return index
 
 
-def fingerprint_of(chunk_ids: Sequence[str]) -> str:
-    """Names the exact set of chunks an index covers."""
-    digest = hashlib.sha256()
-    for chunk_id in sorted(chunk_ids):
-        digest.update(chunk_id.encode())
-        digest.update(b"\0")
-    return f"{len(chunk_ids)}:{digest.hexdigest()[:32]}"
+def catch_up(index: KeywordIndex, store: Store, force: bool = False) -> None:
+    """Index the chunks of every article version recorded since the index last looked.
+
+    Costs one read of the records written lately (and their chunks), however large the store;
+    the whole store is read only when the index is new or belongs to another collection.
+    """
+    now = time.monotonic()
+    if not force and now - index._caught_up_at < CATCH_UP_EVERY_SECONDS:
+        return
+    index._caught_up_at = now
+    collection_id = store.collection_id()
+    if collection_id is None:
+        return
+    synced = index.synced_through
+    if index.collection_id != collection_id or synced is None:
+        rebuild(index, store, collection_id)
+        return
+    written = store.records_written_since(synced - CATCH_UP_OVERLAP_MS)
+    if not written:
+        return
+    held = index.versions_held([record.id for record in written])
+    missing = {record.id: record.hash for record in written if (record.id, record.hash) not in held}
+    if missing:
+        index.add(store.indexed_chunks_of(missing))
+        index.keep_only(missing)
+    newest = max(record.written_at or 0 for record in written)
+    if newest > synced:
+        index.mark_synced(collection_id, newest)
+
+
+def rebuild(index: KeywordIndex, store: Store, collection_id: str) -> None:
+    """Index every chunk in the store, from scratch."""
+    started = now_ms()
+    index.clear()
+    batch: list[IndexedChunk] = []
+    for chunk in store.indexed_chunks():
+        batch.append(chunk)
+        if len(batch) >= BUILD_BATCH:
+            index.add(batch)
+            batch = []
+    index.add(batch)
+    # Records written while the store was read are read again at the next catch-up.
+    index.mark_synced(collection_id, started)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def match_query(question: str) -> str:
+    """An FTS5 query matching any of the question's terms."""
+    terms = dict.fromkeys(tokenize(question))
+    return " OR ".join(f'"{term}"' for term in terms)
 
 
 def tokenize(text: str) -> list[str]:
@@ -177,41 +298,15 @@ def _stemmer():
     return Stemmer.Stemmer("english").stemWords
 
 
-def _postings(
-    rows: dict[int, list[tuple[int, int]]], terms: int, lengths: np.ndarray
-) -> dict[str, np.ndarray]:
-    """Per term, the chunks holding it and their BM25 weights, in one flat array."""
-    chunks = len(lengths)
-    average = float(lengths.mean()) if chunks else 1.0
-    indptr = np.zeros(terms + 1, dtype=np.int64)
-    for term_id in range(terms):
-        indptr[term_id + 1] = indptr[term_id] + len(rows[term_id])
-    docs = np.empty(indptr[-1], dtype=np.int32)
-    frequencies = np.empty(indptr[-1], dtype=np.float32)
-    idf = np.empty(indptr[-1], dtype=np.float32)
-    for term_id in range(terms):
-        start, end = indptr[term_id], indptr[term_id + 1]
-        holders = rows[term_id]
-        docs[start:end] = [doc for doc, _ in holders]
-        frequencies[start:end] = [frequency for _, frequency in holders]
-        idf[start:end] = np.log(1.0 + (chunks - len(holders) + 0.5) / (len(holders) + 0.5))
-    norm = K1 * (1.0 - B + B * lengths[docs] / average)
-    weights = idf * frequencies * (K1 + 1.0) / (frequencies + norm)
-    return {"indptr": indptr, "docs": docs, "weights": weights.astype(np.float32)}
-
-
-def _swap_in(staging: Path, folder: Path) -> None:
-    """Replace `folder` with `staging`; if another process got there first, keep theirs."""
-    retired = None
-    if folder.exists():
-        retired = folder.with_name(f".retired-{os.getpid()}-{folder.name}")
-        try:
-            folder.rename(retired)
-        except OSError:
-            retired = None
+def _meta_value(connection: sqlite3.Connection, key: str) -> str | None:
     try:
-        staging.rename(folder)
-    except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
-    if retired is not None:
-        shutil.rmtree(retired, ignore_errors=True)
+        row = connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    except sqlite3.OperationalError:
+        return None  # no meta table yet
+    return row[0] if row else None
+
+
+def _parts(items: list, size: int = 500) -> Iterator[list]:
+    """SQLite caps the parameters of one statement; ask in parts."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -3,6 +3,8 @@
 import codecs
 import hashlib
 import json
+import math
+import os
 import re
 import stat
 from collections.abc import Iterable, Iterator
@@ -28,6 +30,7 @@ KNOWN_FIELDS = {"id", "title", "source", "url", *TEXT_FIELDS, *DATE_FIELDS}
 # The seed format: an optional leading `date YYYY-MM-DD` header before the body.
 DATE_HEADER = re.compile(r"\A\s*date\s+(\d{4}-\d{2}-\d{2})\b[ \t]*\n?\s*", re.IGNORECASE)
 ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 TITLE_FALLBACK_CHARS = 90
 # Larger texts are refused before reading: no news article is this long, and embedding one
 # would take minutes (a corpus belongs in .jsonl, where the limit applies to each record).
@@ -48,6 +51,41 @@ NEAR_TIE = 0.02
 NEAR_TIE_COHERENCE = 0.1
 # 8-bit text read as Windows-1252 is Western when few of its letters are outside ASCII.
 WESTERN_MAX_ACCENTED_SHARE = 0.3
+# Characters that text in both UTF-8 and an 8-bit code page is made of: Western and Central
+# European letters, Greek, Russian and other Cyrillic, typographic punctuation, €, № and ™.
+# Bytes of an 8-bit text form valid UTF-8 only by chance, and then mostly as other characters.
+TEXT_CHARS = (
+    "\u00a0-\u017f\u0384-\u03ce\u0400-\u045f\u0490\u0491"
+    "\u2010-\u2026\u2030\u2039\u203a\u20ac\u2116\u2122"
+)
+UTF8_TEXT_RUN = re.compile(f"[{TEXT_CHARS}]+")
+UTF8_CYRILLIC_WORD = re.compile("[\u0400-\u045f]{3,}")
+NON_ASCII_RUN = re.compile("[^\\x00-\\x7f]+")
+# KOI8-U is KOI8-R with Ukrainian letters where KOI8-R has box-drawing characters, which no
+# news text uses, so it reads both. DOS and Mac code pages are obsolete (see above).
+CYRILLIC_ENCODINGS = ("cp1251", "koi8_u", "iso8859_5")
+# The letters that make up about four fifths of Russian, Ukrainian, Bulgarian or Serbian text.
+# A wrong code page reads capitals for small letters (KOI8 and Windows-1251 swap the cases)
+# or rare letters for frequent ones (ISO 8859-5 read as either), which these shares catch.
+FREQUENT_CYRILLIC = frozenset("оаеинтсрвлкмдпуі")
+CYRILLIC_MIN_FREQUENT_SHARE = 0.65
+CYRILLIC_MIN_LOWERCASE_SHARE = 0.5
+CYRILLIC_MAX_ODD_CASE_SHARE = 0.1
+# News text never draws boxes; KOI8 reads UTF-8 Cyrillic as letters and box-drawing pieces.
+CYRILLIC_MAX_DRAWING_SHARE = 0.01
+BOX_DRAWING = re.compile("[\u2500-\u259f]")
+CYRILLIC_WORD = re.compile("[\u0400-\u04ff]+")
+LATIN_LETTER = re.compile("[A-Za-z]")
+# Enough text to tell a code page by.
+ENCODING_SAMPLE_CHARS = 65_536
+TO_UTF8 = "convert the file to UTF-8"
+# No article record or test-set line nests deeper. Python's own limit depends on how deep the
+# call stack already is, so without this the same file would load or not by caller.
+MAX_JSON_DEPTH = 100
+# Only these end a JSON Lines line: a JSON string may hold U+2028 and other characters at
+# which str.splitlines() also breaks.
+LINE_END = re.compile(r"\r\n|\r|\n")
+NO_WORDS = "no words in the article text (only punctuation or symbols)"
 
 
 @dataclass(frozen=True)
@@ -120,23 +158,54 @@ def load_articles(
 ) -> LoadResult:
     """Load every supported file under `paths`; unreadable ones are skipped with a reason."""
     result = LoadResult()
-    for file in iter_article_files(paths):
-        for item in load_file(file, max_article_mb):
-            result.add(item, str(file))
+    for entry in article_paths(paths):
+        if isinstance(entry, Skipped):
+            result.add(entry, entry.location)
+            continue
+        for item in load_file(entry, max_article_mb):
+            result.add(item, str(entry))
     return result
 
 
 def iter_article_files(paths: Iterable[Path]) -> Iterator[Path]:
     """Files to load, in a stable order; a missing path is an input error."""
+    return (entry for entry in article_paths(paths) if isinstance(entry, Path))
+
+
+def article_paths(paths: Iterable[Path]) -> Iterator[Path | Skipped]:
+    """Files to load in a stable order, and the folders among them that cannot be listed.
+
+    Folders yield every entry with a supported suffix that is not a folder, so a pipe or a
+    broken link is reported by `load_file` rather than passed over. A missing path is an
+    input error.
+    """
     paths = list(paths)
-    missing = [str(path) for path in paths if not path.exists()]
+    missing = [str(path) for path in paths if not path.exists() and not path.is_symlink()]
     if missing:
         raise InputError(f"No such file or directory: {', '.join(missing)}.")
     for path in paths:
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path))
-            yield from (p for p in files if p.suffix.lower() in SUPPORTED_SUFFIXES)
+            yield from folder_paths(path)
         else:
+            yield path
+
+
+def folder_paths(folder: Path) -> Iterator[Path | Skipped]:
+    """Supported entries under `folder` by name, depth first, leaving out hidden names and
+    not following links to folders (they can loop)."""
+    try:
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+    except OSError as error:
+        yield Skipped(str(folder), cannot_read(error))
+        return
+    for entry in entries:
+        path = folder / entry.name
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            yield from folder_paths(path)
+        elif path.suffix.lower() in SUPPORTED_SUFFIXES:
             yield path
 
 
@@ -156,32 +225,38 @@ def load_file(
     try:
         raw = path.read_bytes()
     except OSError as error:
-        yield Skipped(str(path), f"cannot read file: {error.strerror or error}")
+        yield Skipped(str(path), cannot_read(error))
         return
-    text_or_reason = decode_text(raw)
-    if isinstance(text_or_reason, Skipped):
-        yield Skipped(str(path), text_or_reason.reason)
+    decoded = decode_text(raw)
+    if isinstance(decoded, Skipped):
+        yield Skipped(str(path), decoded.reason)
         return
+    if decoded.note:
+        yield Note(str(path), decoded.note)
     if suffix in JSON_SUFFIXES:
-        yield from parse_json_articles(path, text_or_reason, max_article_mb)
+        yield from parse_json_articles(path, decoded.text, max_article_mb)
     elif suffix in HTML_SUFFIXES:
-        yield parse_html_article(path, text_or_reason)
+        yield parse_html_article(path, decoded.text)
     else:
-        yield from parse_text_article(path, text_or_reason)
+        yield from parse_text_article(path, decoded.text)
 
 
 def refuse_before_reading(path: Path, max_article_mb: float) -> str | None:
-    """Why the file must not be read at all: not a regular file (a pipe would block
-    forever), or one article larger than the limit. A .jsonl corpus may be any size."""
+    """Why the file must not be read at all: a broken link, not a regular file (a pipe would
+    block forever), or one article larger than the limit. A .jsonl corpus may be any size."""
     try:
         info = path.stat()
     except OSError as error:
-        return f"cannot read file: {error.strerror or error}"
+        return "broken link" if path.is_symlink() else cannot_read(error)
     if not stat.S_ISREG(info.st_mode):
         return "not a regular file"
     if path.suffix.lower() != ".jsonl" and info.st_size > max_article_mb * 1_000_000:
         return too_large(info.st_size, max_article_mb)
     return None
+
+
+def cannot_read(error: OSError) -> str:
+    return f"cannot read: {(error.strerror or str(error)).lower()}"
 
 
 def too_large(size: int, max_article_mb: float) -> str:
@@ -191,13 +266,21 @@ def too_large(size: int, max_article_mb: float) -> str:
     )
 
 
-def decode_text(raw: bytes) -> str | Skipped:
-    """UTF-8 text, UTF-16/32 with a byte-order mark, or a detected encoding when the
-    detection is clear (else Western single-byte text), or the reason there is none."""
+@dataclass(frozen=True)
+class Decoded:
+    """A file's text, and a note when how it was read is a guess the user should know of."""
+
+    text: str
+    note: str | None = None
+
+
+def decode_text(raw: bytes) -> Decoded | Skipped:
+    """UTF-8 text, UTF-16/32 with a byte-order mark, or text in another encoding when it can
+    be told (see `decode_not_utf8`); else the reason there is none."""
     for bom, encoding in BOMS:
         if raw.startswith(bom):
             try:
-                return raw.decode(encoding)
+                return Decoded(raw.decode(encoding))
             except UnicodeDecodeError:
                 return Skipped("", f"invalid {encoding.upper()} text")
     if not raw.strip():
@@ -205,13 +288,59 @@ def decode_text(raw: bytes) -> str | Skipped:
     if b"\x00" in raw[:8192]:
         return Skipped("", "binary file (contains NUL bytes)")
     try:
-        return raw.decode("utf-8-sig")
+        return Decoded(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
-        pass
-    return detect_encoding(raw)
+        return decode_not_utf8(raw)
 
 
-def detect_encoding(raw: bytes) -> str | Skipped:
+def decode_not_utf8(raw: bytes) -> Decoded | Skipped:
+    """Bytes that are not all UTF-8: in the Cyrillic code page that reads them as Cyrillic,
+    as UTF-8 joined with another encoding (with a note), or in the detected encoding."""
+    as_utf8 = raw.decode("utf-8", "surrogateescape")
+    # In Cyrillic code pages a small letter before ё is often valid UTF-8 by chance
+    # (KOI8-R "дё" is UTF-8 "ģ"), but never a run of UTF-8 Cyrillic letters: a real word.
+    cyrillic = cyrillic_encoding(raw)
+    if cyrillic and not UTF8_CYRILLIC_WORD.search(as_utf8):
+        return Decoded(raw.decode(cyrillic))
+    if raw.startswith(codecs.BOM_UTF8) or any(map(is_utf8_text, NON_ASCII_RUN.findall(as_utf8))):
+        return decode_partly_utf8(raw)
+    encoding = detected_encoding(raw)
+    return encoding if isinstance(encoding, Skipped) else Decoded(raw.decode(encoding))
+
+
+def decode_partly_utf8(raw: bytes) -> Decoded | Skipped:
+    """Text with UTF-8 in it that is not all UTF-8, as when files in two encodings were
+    joined: its UTF-8 text as UTF-8, the other bytes in their detected encoding."""
+    # Undecodable bytes are held as surrogates, which encode back to the same bytes.
+    text = raw.removeprefix(codecs.BOM_UTF8).decode("utf-8", "surrogateescape")
+    rest = NON_ASCII_RUN.sub(lambda run: "" if is_utf8_text(run.group()) else run.group(), text)
+    rest_bytes = rest.encode("utf-8", "surrogateescape")
+    encoding = cyrillic_encoding(rest_bytes) or detected_encoding(rest_bytes)
+    if isinstance(encoding, Skipped):
+        return Skipped("", f"partly UTF-8, and the encoding of the rest is unclear; {TO_UTF8}")
+
+    def read_run(match: re.Match) -> str:
+        run = match.group()
+        if is_utf8_text(run):
+            return run
+        return run.encode("utf-8", "surrogateescape").decode(encoding, "replace")
+
+    other_bytes = len(rest_bytes.translate(None, bytes(range(128))))
+    note = (
+        "encoding unclear (partly UTF-8): read as UTF-8 where the bytes are valid UTF-8 "
+        f"and the other {other_bytes} non-ASCII bytes as {codecs.lookup(encoding).name}"
+    )
+    return Decoded(NON_ASCII_RUN.sub(read_run, text), note)
+
+
+def is_utf8_text(run: str) -> bool:
+    """Whether a run of non-ASCII characters read as UTF-8 is text: a run holding a byte
+    that is not UTF-8 is all in the other encoding (in KOI8-R "идёт", "дё" alone would be
+    UTF-8 "ģ"), and so is one that reads as characters no such text is made of."""
+    return UTF8_TEXT_RUN.fullmatch(run) is not None
+
+
+def detected_encoding(raw: bytes) -> str | Skipped:
     """The detector's choice when no plausible candidate reads the bytes nearly as well;
     Western text (Windows-1252) between near ties; otherwise the reason to skip.
 
@@ -234,27 +363,59 @@ def detect_encoding(raw: bytes) -> str | Skipped:
             and best.coherence - match.coherence <= NEAR_TIE_COHERENCE
         ]
         if len({str(match) for match in ties}) == 1:
-            return str(best)
-    western = western_text(raw)
-    if western is not None:
-        return western
+            # Of the encodings that read the bytes alike, the most used one is named.
+            alike = {name for match in ties for name in match.could_be_from_charset}
+            return "cp1252" if "cp1252" in alike else best.encoding
+    if reads_as_western(raw):
+        return "cp1252"
+    # Names of candidates would only be guesses, and some of them wrong.
     if not matches:
-        return Skipped("", "not UTF-8 and its encoding could not be detected")
-    names = ", ".join(sorted({match.encoding for match in ties}))
-    return Skipped("", f"encoding is ambiguous ({names}); convert the file to UTF-8")
+        return Skipped("", f"not UTF-8, and its encoding could not be detected; {TO_UTF8}")
+    return Skipped("", f"not UTF-8, and several encodings read it about as well; {TO_UTF8}")
 
 
-def western_text(raw: bytes) -> str | None:
-    """The bytes as Windows-1252 if that reads as Western European text."""
+def cyrillic_encoding(raw: bytes) -> str | None:
+    """The one Cyrillic code page that reads `raw` as Cyrillic text, if exactly one does."""
+    fits = []
+    for encoding in CYRILLIC_ENCODINGS:
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if reads_as_cyrillic(text[:ENCODING_SAMPLE_CHARS]):
+            fits.append(encoding)
+    return fits[0] if len(fits) == 1 else None
+
+
+def reads_as_cyrillic(text: str) -> bool:
+    """Whether `text` reads as written in a Cyrillic alphabet: mostly Cyrillic letters,
+    mostly small letters with capitals only where words start, and mostly the letters most
+    frequent in these languages."""
+    words = CYRILLIC_WORD.findall(text)
+    letters = "".join(words)
+    if not letters or len(letters) < len(LATIN_LETTER.findall(text)):
+        return False
+    lowercase = sum(letter.islower() for letter in letters)
+    frequent = sum(letter in FREQUENT_CYRILLIC for letter in letters.lower())
+    odd_case = sum(not (word.islower() or word.isupper() or word.istitle()) for word in words)
+    drawing = len(BOX_DRAWING.findall(text))
+    return (
+        lowercase >= CYRILLIC_MIN_LOWERCASE_SHARE * len(letters)
+        and frequent >= CYRILLIC_MIN_FREQUENT_SHARE * len(letters)
+        and odd_case <= CYRILLIC_MAX_ODD_CASE_SHARE * len(words)
+        and drawing <= CYRILLIC_MAX_DRAWING_SHARE * len(letters)
+    )
+
+
+def reads_as_western(raw: bytes) -> bool:
+    """Whether the bytes as Windows-1252 read as Western European text."""
     try:
         text = raw.decode("cp1252")
     except UnicodeDecodeError:
-        return None
+        return False
     letters = [char for char in text if char.isalpha()]
     accented = sum(not char.isascii() for char in letters)
-    if not letters or accented / len(letters) > WESTERN_MAX_ACCENTED_SHARE:
-        return None
-    return text
+    return bool(letters) and accented / len(letters) <= WESTERN_MAX_ACCENTED_SHARE
 
 
 def parse_text_article(path: Path, text: str) -> Iterator[Article | Skipped | Note]:
@@ -268,6 +429,9 @@ def parse_text_article(path: Path, text: str) -> Iterator[Article | Skipped | No
     if not text:
         yield Skipped(str(path), "no article text after the date line")
         return
+    if not has_words(text):
+        yield Skipped(str(path), NO_WORDS)
+        return
     title = markdown_title(text) if path.suffix.lower() != ".txt" else None
     day = normalise_date(article_date)
     if article_date and not day:
@@ -280,6 +444,11 @@ def parse_text_article(path: Path, text: str) -> Iterator[Article | Skipped | No
         source=None,
         path=str(path),
     )
+
+
+def has_words(text: str) -> bool:
+    """Whether `text` has a letter or a digit: punctuation alone says nothing to answer from."""
+    return any(char.isalnum() for char in text)
 
 
 def invalid_date(location: str, value: str) -> Note:
@@ -354,24 +523,96 @@ class JsonRecord:
 def json_records(path: Path, text: str) -> Iterator[JsonRecord | Skipped]:
     if path.suffix.lower() == ".json":
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            yield Skipped(f"{path}:{error.lineno}", f"malformed JSON: {error.msg}")
+            data = parse_json(text)
+        except UnreadableJSON as error:
+            location = f"{path}:{error.line}" if error.line else str(path)
+            yield Skipped(location, f"malformed JSON: {error.reason}")
             return
         records = data if isinstance(data, list) else [data]
         for index, record in enumerate(records, start=1):
             yield JsonRecord(record, f"{path.stem}-{index}", f"{path}[{index}]")
         return
-    for line_number, line in enumerate(text.splitlines(), start=1):
+    for line_number, line in enumerate(json_lines(text), start=1):
         if not line.strip():
             continue
         location = f"{path}:{line_number}"
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            yield Skipped(location, f"malformed JSON line: {error.msg}")
+            record = parse_json(line)
+        except UnreadableJSON as error:
+            yield Skipped(location, f"malformed JSON line: {error.reason}")
             continue
         yield JsonRecord(record, f"{path.stem}-{line_number}", location)
+
+
+class UnreadableJSON(ValueError):
+    """Text that is not JSON qa can take in; `line` is where the parser stopped, when known."""
+
+    def __init__(self, reason: str, line: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.line = line
+
+
+def parse_json(text: str) -> object:
+    """One JSON value, or UnreadableJSON saying why not.
+
+    Besides malformed text, refuses what Python would read wrongly or fail on later: nesting
+    deeper than MAX_JSON_DEPTH, numbers out of range, NaN and Infinity (not JSON, though
+    Python reads them), and half of a surrogate pair (text that cannot be encoded).
+    """
+    try:
+        value = json.loads(text, parse_float=finite_float, parse_constant=refuse_constant)
+    except UnreadableJSON:
+        raise
+    except json.JSONDecodeError as error:
+        raise UnreadableJSON(error.msg, error.lineno) from None
+    except RecursionError:
+        raise UnreadableJSON(f"nested more than {MAX_JSON_DEPTH} levels deep") from None
+    except ValueError:
+        # Python refuses to read integers of more than 4300 digits.
+        raise UnreadableJSON("a number has too many digits") from None
+    check_json_value(value)
+    return value
+
+
+def json_lines(text: str) -> list[str]:
+    """The lines of a JSON Lines text, numbered as an editor numbers them."""
+    return LINE_END.split(text)
+
+
+def finite_float(number: str) -> float:
+    value = float(number)
+    if math.isinf(value):
+        raise UnreadableJSON("a number is out of range")
+    return value
+
+
+def refuse_constant(name: str) -> object:
+    raise UnreadableJSON(f"{name} is not a JSON value")
+
+
+def check_json_value(value: object) -> None:
+    """Raise UnreadableJSON for nesting deeper than MAX_JSON_DEPTH or a string that cannot
+    be encoded; iterative, as recursion is what deep nesting breaks."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            if not item.isascii() and not encodable(item):
+                raise UnreadableJSON("a string holds half of a UTF-16 surrogate pair")
+        elif isinstance(item, dict | list):
+            if depth == MAX_JSON_DEPTH:
+                raise UnreadableJSON(f"nested more than {MAX_JSON_DEPTH} levels deep")
+            children = [*item, *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+
+
+def encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def is_question(data: object) -> bool:
@@ -394,6 +635,9 @@ def article_from_record(
     body = record_body(record)
     if not body.strip():
         yield Skipped(location, "no article text (expected a 'text', 'body' or 'content' field)")
+        return
+    if not has_words(body):
+        yield Skipped(location, NO_WORDS)
         return
     if len(body) > max_article_mb * 1_000_000:
         yield Skipped(location, too_large(len(body), max_article_mb))
@@ -427,8 +671,21 @@ def article_from_record(
     )
 
 
+def parse_iso_date(text: str) -> str:
+    """A date a user gives (a test set's `date`, `--as-of`), strictly YYYY-MM-DD.
+
+    Raises ValueError otherwise: Python's own parser also takes 20220101 and 2022-W01-1.
+    """
+    if not ISO_DAY.fullmatch(text):
+        raise ValueError(f"{text!r} is not a date in the form YYYY-MM-DD")
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError as error:
+        raise ValueError(f"{text!r} is not a valid date ({error})") from None
+
+
 def normalise_date(value: str | None) -> str | None:
-    """`YYYY-MM-DD` from an ISO date or timestamp; anything else is dropped."""
+    """`YYYY-MM-DD` from an ISO date or timestamp in article data; anything else is dropped."""
     match = ISO_DATE.search(value or "")
     if not match:
         return None
@@ -450,7 +707,3 @@ def fallback_title(text: str) -> str:
     if len(first) <= TITLE_FALLBACK_CHARS:
         return first
     return first[:TITLE_FALLBACK_CHARS].rsplit(" ", 1)[0] + "…"
-
-
-def _hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)

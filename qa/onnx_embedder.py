@@ -5,6 +5,7 @@ in the data directory; tokenizing, mean pooling and normalising repeat what sent
 does, so the vectors match it and collections built with either backend stay compatible.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -153,7 +154,14 @@ def cached_graph(name: str, folder: Path, cache_dir: Path) -> Path:
     """The ONNX graph for this model's weights in `cache_dir`, exported first if missing."""
     graph = graph_path(name, folder, cache_dir)
     if not graph.is_file():
-        write_atomically(graph, lambda path: export_graph(folder, path))
+        try:
+            write_atomically(graph, lambda path: export_graph(folder, path))
+        except OSError as error:
+            raise EmbeddingError(
+                f"Cannot write the embedding model's graph to {cache_dir}: "
+                f"{error.strerror or error}.",
+                "Set QA_MODEL_CACHE to a folder qa can write to.",
+            ) from None
     return graph
 
 
@@ -225,11 +233,15 @@ def weights_digest(weights: Path, cache_dir: Path) -> str:
     """
     stamp = f"{weights.resolve()}|{'|'.join(map(str, file_stamp(weights)))}"
     memo = cache_dir / f"weights-{hashlib.sha256(stamp.encode()).hexdigest()[:16]}.sha256"
-    if memo.is_file():
-        return memo.read_text().strip()
+    with contextlib.suppress(OSError):
+        if memo.is_file():
+            return memo.read_text().strip()
     with weights.open("rb") as file:
         digest = hashlib.file_digest(file, "sha256").hexdigest()
-    write_atomically(memo, lambda path: path.write_text(digest))
+    # The memo only saves hashing the weights next time: a cache that cannot be written
+    # costs that, and nothing else.
+    with contextlib.suppress(OSError):
+        write_atomically(memo, lambda path: path.write_text(digest))
     return digest
 
 

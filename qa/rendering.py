@@ -1,17 +1,20 @@
 """Everything qa shows people, with Rich; records give their own JSON (`to_json()`)."""
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
+from rich.segment import Segment
 from rich.table import Table
 
 from qa.errors import QAError
 from qa.ingestion import IngestReport, ProgressCallback
 from qa.masking import mask_secrets
 from qa.store import ArticleRecord
+from qa.terminal_text import terminal_safe
 from qa.types import Answer, Citation, Passage
 
 if TYPE_CHECKING:
@@ -20,14 +23,31 @@ if TYPE_CHECKING:
     from qa.evaluation.reports import Comparison
 
 QUOTE_PREVIEW_CHARS = 300
+# Skips of one reason beyond this many are counted, not listed (all are in --json).
+SKIPS_LISTED_PER_REASON = 3
+REASON_DETAILS = re.compile(r"'[^']*'|\"[^\"]*\"|\([^)]*\)|\d+")
+
+
+class SafeConsole(Console):
+    """A console that never passes on a control character from the text it shows.
+
+    Everything printed (answers, titles, passages, errors, tables) is made of segments; Rich's
+    own styling is added after this, so colours still work.
+    """
+
+    def _render_buffer(self, buffer) -> str:
+        return super()._render_buffer(
+            segment if segment.control else Segment(terminal_safe(segment.text), segment.style)
+            for segment in buffer
+        )
 
 
 def stdout_console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    return SafeConsole(highlight=False, soft_wrap=False)
 
 
 def stderr_console() -> Console:
-    return Console(stderr=True, highlight=False)
+    return SafeConsole(stderr=True, highlight=False)
 
 
 def render_error(console: Console, message: str) -> None:
@@ -136,8 +156,23 @@ def render_ingest_report(console: Console, report: IngestReport) -> None:
 
 
 def render_skipped(console: Console, skipped: list) -> None:
+    """Skips grouped by kind of reason: the first few of each, then how many more."""
+    by_kind: dict[str, list] = {}
     for item in skipped:
-        console.print(f"  [yellow]skipped[/] {escape(item.location)}: {escape(item.reason)}")
+        by_kind.setdefault(reason_kind(item.reason), []).append(item)
+    for kind, items in by_kind.items():
+        for item in items[:SKIPS_LISTED_PER_REASON]:
+            console.print(f"  [yellow]skipped[/] {escape(item.location)}: {escape(item.reason)}")
+        more = len(items) - SKIPS_LISTED_PER_REASON
+        if more > 0:
+            console.print(
+                f"  [yellow]skipped[/] {more} more: {escape(kind)} [dim](all with --json)[/]"
+            )
+
+
+def reason_kind(reason: str) -> str:
+    """A skip reason without what differs between items (ids, line numbers, parentheses)."""
+    return " ".join(REASON_DETAILS.sub(" ", reason).split())
 
 
 def render_sources(console: Console, records: list[ArticleRecord], collection: str) -> None:
@@ -357,7 +392,7 @@ def print_unsqueezed(console: Console, table: Table) -> None:
         natural = Measurement.get(console, console.options.update_width(1000), table).maximum
         if natural > console.width:
             # Console.print never goes wider than its console, so print through a wider one.
-            console = Console(file=console.file, width=natural, highlight=False)
+            console = SafeConsole(file=console.file, width=natural, highlight=False)
     console.print(table)
 
 

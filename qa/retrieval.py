@@ -2,13 +2,13 @@
 
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
 
 from qa.embeddings import Embedder, get_embedder
-from qa.keyword_index import KeywordIndex, fingerprint_of, refresh_keyword_index
+from qa.keyword_index import KeywordIndex, catch_up
 from qa.settings import Settings
 from qa.store import ChunkHit, Store
 from qa.types import Copy, Passage
@@ -37,14 +37,6 @@ MIN_CANDIDATES = 20
 # one's word 5-grams appear in the other (wire stories re-run under new ids and headlines).
 DUPLICATE_CONTAINMENT = 0.6
 SHINGLE = 5
-
-
-@dataclass(frozen=True)
-class Keyword:
-    """The keyword index and its BM25 scores of every chunk for one question."""
-
-    index: KeywordIndex
-    scores: np.ndarray
 
 
 class Retriever:
@@ -79,12 +71,13 @@ class Retriever:
         if self.mode != "keyword":
             dense = self.store.query(query, wanted, as_of=as_of, since=since)
             hits.update((hit.chunk_id, hit) for hit in dense)
-        keyword: Keyword | None = None
+        keyword: dict[str, float] | None = None
         if self.mode != "dense":
             index = self.keyword_index()
-            keyword = Keyword(index, index.scores(question))
-            found = index.best(keyword.scores, wanted, as_of=as_of, since=since)
+            found = index.search(question, wanted, as_of=as_of, since=since)
+            keyword = dict(found)
             missing = [chunk_id for chunk_id, _ in found if chunk_id not in hits]
+            keyword.update(index.scores(question, [id_ for id_ in hits if id_ not in keyword]))
             hits.update((hit.chunk_id, hit) for hit in self.store.chunks(missing))
         ordered = self._ranked(query, self.current(list(hits.values())), as_of, keyword)
         return [
@@ -93,7 +86,11 @@ class Retriever:
         ]
 
     def _ranked(
-        self, query: np.ndarray, hits: list[ChunkHit], as_of: str | None, keyword: "Keyword | None"
+        self,
+        query: np.ndarray,
+        hits: list[ChunkHit],
+        as_of: str | None,
+        keyword: dict[str, float] | None,
     ) -> list[ChunkHit]:
         """`hits` best first: keyword and meaning scores, each scaled over the candidates."""
         if not hits:
@@ -101,7 +98,7 @@ class Retriever:
         share = KEYWORD_SHARE[self.mode]
         blended = np.zeros(len(hits))
         if keyword is not None and share > 0:
-            bm25 = np.array([keyword.index.score_of(hit.chunk_id, keyword.scores) for hit in hits])
+            bm25 = np.array([keyword.get(hit.chunk_id, 0.0) for hit in hits])
             blended += share * scaled(bm25)
         if share < 1:
             dense = np.array([similarity(hit, query) for hit in hits])
@@ -122,17 +119,13 @@ class Retriever:
         return [hit for hit in hits if versions.get(hit.meta.article_id) == hit.meta.article_hash]
 
     def keyword_index(self) -> KeywordIndex:
-        """The BM25 index of the chunks in the store, rebuilt if it has drifted.
+        """The BM25 index of the chunks in the store, caught up with what others wrote since.
 
-        The full check (every chunk id) runs when the index is first used; after that a
-        change in the number of chunks, which any ingest by another process makes unless it
-        only replaces articles with as many chunks, triggers it again.
+        A catch-up reads only the article records written lately, not every chunk.
         """
-        count = self.store.chunk_count()
-        if self._index is None or len(self._index.chunk_ids) != count:
-            fingerprint = fingerprint_of(self.store.chunk_ids())
-            if self._index is None or self._index.fingerprint != fingerprint:
-                self._index = refresh_keyword_index(self.store, fingerprint)
+        if self._index is None:
+            self._index = KeywordIndex.open(self.store.cache_dir)
+        catch_up(self._index, self.store)
         return self._index
 
 

@@ -1,5 +1,6 @@
 """One settings object, read from flags and `QA_*` environment variables."""
 
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -69,6 +70,12 @@ class Settings(BaseSettings):
     max_page_mb: float = Field(
         default=10.0, gt=0, description="Largest web page or feed ingest downloads, in MB."
     )
+    fetch_allow_private: bool = Field(
+        default=False,
+        description="Let feed links and redirects reach loopback, private and link-local "
+        "addresses on other hosts than the feed's own (URLs given on the command line are "
+        "always fetched).",
+    )
     k: int = Field(default=5, ge=1, le=100, description="Passages retrieved per question.")
     retrieval: Literal["hybrid", "dense", "keyword"] = Field(
         default="hybrid",
@@ -87,8 +94,35 @@ class Settings(BaseSettings):
         description="Base URL of an OpenAI-compatible server.",
     )
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="Sampling temperature.")
-    timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for a server reply.")
+    timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a server's reply may take, from connecting to its last byte, "
+        "streamed or not; with retries a model's reply is waited for at most this times "
+        "(max_retries + 1).",
+    )
     max_retries: int = Field(default=2, ge=0, description="Retries for transient server errors.")
+    max_reply_kb: float = Field(
+        default=256.0,
+        gt=0,
+        description="Largest reply read from a model server, in KB: the body an "
+        "OpenAI-compatible server sends (streamed or not), or another provider's text. An "
+        "answer of at most 300 tokens is a few KB, and some 100 KB as a stream of chunks; a "
+        "server that ignores the token limit is cut off here.",
+    )
+
+    @field_validator("home", "model_cache", mode="before")
+    @classmethod
+    def empty_path_is_unset(cls, value: object) -> object:
+        # `QA_HOME=` in a shell means "not set", not "the current directory".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("home", "model_cache")
+    @classmethod
+    def folder_or_nothing_yet(cls, value: Path | None) -> Path | None:
+        if value is not None and value.expanduser().exists() and not value.expanduser().is_dir():
+            raise ValueError(f"{value} is not a directory")
+        return value
 
     @field_validator("llm")
     @classmethod
@@ -132,6 +166,11 @@ class Settings(BaseSettings):
     def embedding_model_name(self) -> str:
         """The embedding model in force, with the provider's default filled in."""
         return self.embedding_model or DEFAULT_EMBEDDING_MODELS[self.embeddings]
+
+
+def debug_enabled() -> bool:
+    """QA_DEBUG=1: show the traceback of an unexpected error instead of one line."""
+    return os.environ.get("QA_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def get_settings(**overrides: object) -> Settings:

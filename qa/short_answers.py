@@ -156,27 +156,51 @@ def short_answer(kind: str | None, sentence: str, question: str) -> Span | None:
     asked_words = {re.sub(r"['’]s$", "", word) for word in re.findall(r"[\w'’]+", asked)}
     found = []
     for match in pattern.finditer(sentence):
-        text = match.group(0).strip()
+        start, end = match.span()
         if kind in ("person", "place", "organisation"):
-            text = trim_name(text)
+            start, end = name_span(sentence, start, end)
             # The question's own names are not its answer; a name sharing a word with it may be.
-            words = [re.sub(r"['’]s$", "", word.lower()) for word in text.split()]
-            if not text or all(word in asked_words for word in words):
+            words = [re.sub(r"['’]s$", "", word.lower()) for word in sentence[start:end].split()]
+            if start == end or all(word in asked_words for word in words):
                 continue
-        elif text.lower() in asked or (kind == "number" and YEAR.fullmatch(text)):
-            continue
-        start = sentence.index(text, match.start())
-        found.append(Span(text, start, start + len(text)))
-    distinct = {span.text for span in found}
+        else:
+            start, end = stripped_span(sentence, start, end)
+            text = sentence[start:end]
+            if text.lower() in asked or (kind == "number" and YEAR.fullmatch(text)):
+                continue
+        # Offsets into the sentence as written: a name spaced twice or with a no-break space
+        # is quoted as it stands.
+        found.append(Span(sentence[start:end], start, end))
+    distinct = {" ".join(span.text.split()) for span in found}
     return found[0] if len(distinct) == 1 else None
 
 
-def trim_name(text: str) -> str:
-    """Drop capitalised non-names at either end ("The", "Monday") and a possessive."""
-    words = text.split()
-    while words and words[0].strip(".,") in NOT_NAMES:
+def name_span(sentence: str, start: int, end: int) -> tuple[int, int]:
+    """`sentence[start:end]` without capitalised non-names at either end ("The", "Monday"), a
+    possessive or trailing punctuation."""
+    words = [(start + m.start(), start + m.end()) for m in re.finditer(r"\S+", sentence[start:end])]
+    while words and sentence[slice(*words[0])].strip(".,") in NOT_NAMES:
         words.pop(0)
-    while words and (words[-1].strip(".,") in NOT_NAMES or words[-1] in {"of", "the", "&", "and"}):
+    while words and (
+        sentence[slice(*words[-1])].strip(".,") in NOT_NAMES
+        or sentence[slice(*words[-1])] in {"of", "the", "&", "and"}
+    ):
         words.pop()
-    name = " ".join(words)
-    return re.sub(r"['’]s$", "", name).rstrip(".,")
+    if not words:
+        return start, start
+    start, end = words[0][0], words[-1][1]
+    possessive = re.search(r"['’]s$", sentence[start:end])
+    if possessive:
+        end = start + possessive.start()
+    while end > start and sentence[end - 1] in ".,":
+        end -= 1
+    return start, end
+
+
+def stripped_span(sentence: str, start: int, end: int) -> tuple[int, int]:
+    """`sentence[start:end]` without white space at either end."""
+    while start < end and sentence[start].isspace():
+        start += 1
+    while end > start and sentence[end - 1].isspace():
+        end -= 1
+    return start, end

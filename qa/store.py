@@ -22,7 +22,7 @@ from qa.errors import (
 from qa.loading import Article
 from qa.masking import mask_secrets
 from qa.settings import Settings
-from qa.store_files import check_store_files
+from qa.store_files import DATABASE, check_store_files, damage_named_by, damaged
 
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,40}[A-Za-z0-9]$")
 ARTICLES_SUFFIX = "__articles"
@@ -34,8 +34,9 @@ EXTRA_PREFIX = "x_"
 PAGE_SIZE = 5000
 # A date-filtered search first looks this many times as far without the filter.
 UNFILTERED_SEARCH_FACTOR = 2
-# Present in the store's cache folder while an ingest writes; see `Store.unfinished_writes`.
-UNFINISHED_MARKER = "ingest-unfinished"
+JOURNAL_SUFFIX = "__journal"
+# Articles named in one `where` filter when reading their chunks.
+ARTICLES_PER_READ = 100
 T = TypeVar("T")
 
 
@@ -50,6 +51,8 @@ class ArticleRecord:
     url: str | None
     hash: str
     chunks: int
+    # When the record was written (ms since the epoch); None in stores written before it was.
+    written_at: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """An article as `qa sources --json` and the MCP `sources` tool list it."""
@@ -69,11 +72,25 @@ ArticleChunks = tuple[Article, Sequence[Chunk], Sequence[Sequence[float]]]
 
 @dataclass(frozen=True)
 class IndexedChunk:
-    """What the keyword index needs of a chunk: its id, the text to match and its date."""
+    """What the keyword index needs of a chunk: its id and version, the text to match (title
+    and text) and its date."""
 
     id: str
+    article_id: str
+    article_hash: str
     text: str
     date_number: int | None
+
+    @classmethod
+    def of(cls, chunk_id: str, text: str, meta: dict[str, Any]) -> "IndexedChunk":
+        """From what Chroma keeps of a chunk."""
+        return cls(
+            chunk_id,
+            meta["article_id"],
+            meta.get("article_hash", ""),
+            f"{meta.get('title', '')}\n{text}",
+            meta.get("date_number"),
+        )
 
 
 @dataclass(frozen=True)
@@ -102,18 +119,23 @@ class ChunkMeta:
     index: int
 
     @classmethod
-    def of(cls, article: Article, chunk: Chunk) -> "ChunkMeta":
-        return cls(
-            article_id=article.id,
-            article_hash=article.hash,
-            title=article.title,
-            date=article.date,
-            source=article.source,
-            url=article.url,
-            start=chunk.start,
-            end=chunk.end,
-            index=chunk.index,
-        )
+    def all_of(cls, article: Article, chunks: Sequence[Chunk]) -> list["ChunkMeta"]:
+        """The metadata of each of an article's chunks (its hash computed once)."""
+        content_hash = article.hash
+        return [
+            cls(
+                article_id=article.id,
+                article_hash=content_hash,
+                title=article.title,
+                date=article.date,
+                source=article.source,
+                url=article.url,
+                start=chunk.start,
+                end=chunk.end,
+                index=chunk.index,
+            )
+            for chunk in chunks
+        ]
 
     def to_chroma(self) -> dict[str, Any]:
         """Chroma's metadata: scalars only, none of them None; the date also as a number, for
@@ -268,101 +290,34 @@ class Store:
             id_: meta["hash"] for id_, meta in zip(found["ids"], found["metadatas"], strict=True)
         }
 
-    @contextmanager
-    def unfinished_writes(self) -> Iterator[None]:
-        """Mark the store as being written until the block ends without an error.
-
-        A writer that is killed or fails leaves the mark, and the next writer repairs first.
-        """
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        marker = self.cache_dir / UNFINISHED_MARKER
-        marker.touch()
-        yield
-        marker.unlink(missing_ok=True)
-
-    def needs_repair(self, records: Sequence[ArticleRecord]) -> bool:
-        """Whether a write may have stopped midway: the mark is there, or the chunk counts of
-        `records` (all of the store's) disagree with the store's."""
-        if (self.cache_dir / UNFINISHED_MARKER).exists():
-            return True
-        return sum(record.chunks for record in records) != self.chunk_count()
-
-    def repair(self) -> int:
-        """Make every record and its chunks agree; returns how many chunks and records went.
-
-        Chunks of no recorded version (written before a record that never came, or an old
-        version's not yet dropped) are deleted; so is a record whose chunks are not all there,
-        with its chunks, so that the next ingest of that article writes it whole. Readers
-        never offer either kind meanwhile (see `Retriever.current`).
-        """
-        records = {record.id: record for record in self.articles()}
-        held: dict[str, int] = {}
-        doomed: set[str] = set()
-        for chunk_id, meta in self._chunk_metadatas():
-            record = records.get(meta.get("article_id"))
-            if record is not None and record.hash == meta.get("article_hash"):
-                held[record.id] = held.get(record.id, 0) + 1
-                continue
-            doomed.add(chunk_id)
-        broken = [id_ for id_, record in records.items() if held.get(id_, 0) != record.chunks]
-        for id_ in broken:
-            found = self._call(lambda id_=id_: self._chunks().get(where={"article_id": id_}))
-            doomed.update(found["ids"])
-        for part in self._slices(sorted(doomed)):
-            self._call(lambda part=part: self._chunks().delete(ids=list(part)))
-        for part in self._slices(broken):
-            self._call(lambda part=part: self._articles().delete(ids=list(part)))
-        return len(doomed) + len(broken)
-
-    def write_article(
-        self, article: Article, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]
-    ) -> None:
-        """Store one article's chunks and record; see `write_articles`."""
-        self.write_articles([(article, chunks, vectors)])
-
-    def write_articles(self, batch: Sequence[ArticleChunks]) -> None:
-        """Write the new chunks, drop the articles' other chunks, then write their records.
-
-        Safe at every instant: a record is written last, so it never claims a version whose
-        chunks are not all in place, and until then the next ingest sees the article as new
-        or changed and writes it again. Chunk ids carry the content hash, so the old version
-        stays whole until its chunks are dropped.
-        """
-        chunk_collection = self._chunks()
+    def put_chunks(self, batch: Sequence[ArticleChunks]) -> None:
+        """Write these articles' chunks and vectors (readers ignore them until recorded)."""
         rows = [
             (
                 chunk.id,
                 [float(x) for x in vector],
                 chunk.text,
-                ChunkMeta.of(article, chunk).to_chroma(),
+                meta.to_chroma(),
             )
             for article, chunks, vectors in batch
-            for chunk, vector in zip(chunks, vectors, strict=True)
+            for chunk, vector, meta in zip(
+                chunks, vectors, ChunkMeta.all_of(article, chunks), strict=True
+            )
         ]
         for part in self._slices(rows):
             ids, embeddings, documents, metadatas = (
                 list(column) for column in zip(*part, strict=True)
             )
             self._call(
-                lambda ids=ids, e=embeddings, d=documents, m=metadatas: chunk_collection.upsert(
+                lambda ids=ids, e=embeddings, d=documents, m=metadatas: self._chunks().upsert(
                     ids=ids, embeddings=e, documents=d, metadatas=m
                 )
             )
-        current = {article.id: article.hash for article, _, _ in batch}
-        found = self._call(
-            lambda: chunk_collection.get(
-                where={"article_id": {"$in": list(current)}}, include=["metadatas"]
-            )
-        )
-        stale = [
-            id_
-            for id_, meta in zip(found["ids"], found["metadatas"], strict=True)
-            if meta.get("article_hash") != current[meta["article_id"]]
-        ]
-        for part in self._slices(stale):
-            self._call(lambda part=part: chunk_collection.delete(ids=list(part)))
+
+    def put_records(self, batch: Sequence[ArticleChunks], written_at: int) -> None:
+        """Record these articles' versions: from now on readers answer from them."""
         records = [
-            (article.id, article.text, article_metadata(article, len(chunks)))
+            (article.id, article.text, article_metadata(article, len(chunks), written_at))
             for article, chunks, _ in batch
         ]
         articles = self._articles()
@@ -373,6 +328,88 @@ class Store:
                     ids=ids, embeddings=[ARTICLE_VECTOR] * len(ids), documents=d, metadatas=m
                 )
             )
+
+    def keep_only(self, current: dict[str, str | None]) -> int:
+        """Delete the chunks of these articles not of the version given (None: every chunk of
+        that article); returns how many went."""
+        stale = [
+            chunk_id
+            for chunk_id, article_id, article_hash in self.chunk_versions(list(current))
+            if current[article_id] != article_hash
+        ]
+        for part in self._slices(stale):
+            self._call(lambda part=part: self._chunks().delete(ids=list(part)))
+        return len(stale)
+
+    def chunk_versions(self, article_ids: Sequence[str]) -> list[tuple[str, str, str | None]]:
+        """(chunk id, article id, content hash) of every chunk of these articles."""
+        found: list[tuple[str, str, str | None]] = []
+        for part in _parts(article_ids, ARTICLES_PER_READ):
+            page = self._call(
+                lambda part=part: self._chunks().get(
+                    where={"article_id": {"$in": list(part)}}, include=["metadatas"]
+                )
+            )
+            found.extend(
+                (id_, meta["article_id"], meta.get("article_hash"))
+                for id_, meta in zip(page["ids"], page["metadatas"], strict=True)
+            )
+        return found
+
+    def records_written_since(self, written_at: int) -> list[ArticleRecord]:
+        """The records written at or after `written_at` (ms since the epoch)."""
+        found = self._read_articles(
+            where={"written_at": {"$gte": written_at}}, include=["metadatas"]
+        )
+        return [
+            record_from_metadata(id_, meta)
+            for id_, meta in zip(found["ids"], found["metadatas"], strict=True)
+        ]
+
+    def indexed_chunks_of(self, versions: dict[str, str]) -> list[IndexedChunk]:
+        """The chunks of these article versions, as the keyword index sees them."""
+        found: list[IndexedChunk] = []
+        for part in _parts(list(versions), ARTICLES_PER_READ):
+            page = self._call(
+                lambda part=part: self._chunks().get(
+                    where={"article_id": {"$in": list(part)}}, include=["documents", "metadatas"]
+                )
+            )
+            found.extend(
+                IndexedChunk.of(id_, text, meta)
+                for id_, text, meta in zip(
+                    page["ids"], page["documents"], page["metadatas"], strict=True
+                )
+                if versions[meta["article_id"]] == meta.get("article_hash")
+            )
+        return found
+
+    def collection_id(self) -> str | None:
+        """Chroma's id of the chunk collection: a new one after every reset."""
+        collection = self._existing_collection(self.name)
+        return None if collection is None else str(collection.id)
+
+    # The journal: which article versions each writer is writing now (see qa.writer).
+
+    def journal_entries(self) -> list[tuple[str, dict[str, Any]]]:
+        journal = self._existing_collection(self.name + JOURNAL_SUFFIX)
+        if journal is None:
+            return []
+        found = self._call(lambda: journal.get(include=["metadatas"]))
+        return list(zip(found["ids"], found["metadatas"], strict=True))
+
+    def put_journal_entry(self, entry_id: str, meta: dict[str, Any]) -> None:
+        journal = self._call(
+            lambda: self.client.get_or_create_collection(self.name + JOURNAL_SUFFIX)
+        )
+        self._call(
+            lambda: journal.upsert(ids=[entry_id], embeddings=[ARTICLE_VECTOR], metadatas=[meta])
+        )
+
+    def delete_journal_entry(self, entry_id: str) -> None:
+        journal = self._existing_collection(self.name + JOURNAL_SUFFIX)
+        if journal is not None:
+            self._call(lambda: journal.delete(ids=[entry_id]))
 
     def query(
         self, vector: Sequence[float], k: int, as_of: str | None = None, since: str | None = None
@@ -433,11 +470,7 @@ class Store:
             for id_, text, meta in zip(
                 page["ids"], page["documents"], page["metadatas"], strict=True
             ):
-                yield IndexedChunk(id_, f"{meta.get('title', '')}\n{text}", meta.get("date_number"))
-
-    def _chunk_metadatas(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        for page in self._pages(["metadatas"]):
-            yield from zip(page["ids"], page["metadatas"], strict=True)
+                yield IndexedChunk.of(id_, text, meta)
 
     def _pages(self, include: list[str]) -> Iterator[dict[str, Any]]:
         """The whole chunk collection, a page at a time."""
@@ -509,8 +542,9 @@ class Store:
         if self._metadata() is None:
             return 0
         held = len(self.article_hashes())
-        for name in (self.name, self.name + ARTICLES_SUFFIX):
-            self._call(lambda name=name: self.client.delete_collection(name))
+        for name in (self.name, self.name + ARTICLES_SUFFIX, self.name + JOURNAL_SUFFIX):
+            if name == self.name or self._existing_collection(name) is not None:
+                self._call(lambda name=name: self.client.delete_collection(name))
         self._chunk_collection = None
         shutil.rmtree(self.cache_dir, ignore_errors=True)
         return held
@@ -581,7 +615,16 @@ class Store:
                     f"Lost the connection to the Chroma server at {self.location}.",
                     "Check that `chroma run` is still running.",
                 ) from error
+            problem = damage_named_by(error)
+            if problem and self.lock_path is not None:
+                path = Path(self.location)
+                raise damaged(path, path / DATABASE, problem) from error
             raise StoreError(f"Chroma failed: {error}") from error
+
+
+def _parts(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def validate_collection_name(name: str) -> None:
@@ -602,6 +645,9 @@ def persistent_client(path: Any) -> Any:
             path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
         )
     except Exception as error:
+        problem = damage_named_by(error)
+        if problem:
+            raise damaged(path, path / DATABASE, problem) from error
         raise StoreError(f"Cannot open the store at {path}: {error}", "Check QA_HOME.") from error
 
 
@@ -633,8 +679,9 @@ def http_client(url: str) -> Any:
     return client
 
 
-def article_metadata(article: Article, chunks: int) -> dict[str, Any]:
+def article_metadata(article: Article, chunks: int, written_at: int) -> dict[str, Any]:
     meta = {
+        "written_at": written_at,
         "title": article.title,
         "date": article.date,
         "source": article.source,
@@ -656,6 +703,7 @@ def record_from_metadata(article_id: str, meta: dict[str, Any]) -> ArticleRecord
         url=meta.get("url"),
         hash=meta["hash"],
         chunks=int(meta.get("chunks", 0)),
+        written_at=meta.get("written_at"),
     )
 
 

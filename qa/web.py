@@ -3,9 +3,10 @@
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from qa.errors import InputError
@@ -19,6 +20,9 @@ from qa.loading import (
 )
 from qa.masking import mask_secrets
 from qa.settings import Settings
+
+if TYPE_CHECKING:
+    from ssl import SSLContext
 
 DEFAULT_TIMEOUT = 20.0
 DEFAULT_CONCURRENCY = 4
@@ -37,6 +41,12 @@ FEED_ROOTS = (b"<rss", b"<feed", b"<rdf:rdf")
 VAGUE_TYPES = {"", "text/plain", "application/octet-stream"}
 # Enough of the start of a reply to see whether it is a feed or a page when its type is vague.
 SNIFF_BYTES = 1024
+# A fetch ends itself at its deadline; this much later it is abandoned wherever it hangs (a name
+# lookup, which no timeout bounds).
+ABANDON_AFTER = 1.0
+# The most a DNS name and each of its labels may hold.
+MAX_HOST_CHARS = 253
+MAX_LABEL_CHARS = 63
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -51,11 +61,13 @@ def user_agent() -> str:
 
 @dataclass(frozen=True)
 class FetchSettings:
-    """How pages are fetched: a deadline per page, a size limit, and requests at once."""
+    """How pages are fetched: a deadline per page, a size limit, requests at once, and whether
+    links may reach private addresses."""
 
     timeout: float = DEFAULT_TIMEOUT
     max_page_mb: float = DEFAULT_MAX_PAGE_MB
     concurrency: int = DEFAULT_CONCURRENCY
+    allow_private: bool = False
 
     @classmethod
     def of(cls, settings: Settings) -> "FetchSettings":
@@ -63,6 +75,7 @@ class FetchSettings:
             timeout=settings.fetch_timeout,
             max_page_mb=settings.max_page_mb,
             concurrency=settings.fetch_concurrency,
+            allow_private=settings.fetch_allow_private,
         )
 
 
@@ -115,11 +128,48 @@ def is_url(text: str) -> bool:
 
 def check_urls(urls: Iterable[str]) -> None:
     """Refuse malformed URLs before anything is fetched."""
-    bad = [url for url in urls if not urlsplit(url).hostname]
+    bad = [f"{mask_secrets(url)} ({problem})" for url in urls if (problem := url_problem(url))]
     if bad:
         raise InputError(
             f"Not a valid URL: {', '.join(bad)}.", "Example: https://example.com/feed.xml"
         )
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be fetched as written, or None when it can."""
+    import httpx
+
+    if any(char.isspace() or not char.isprintable() for char in url):
+        return "it holds a space or a control character; write a space as %20"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        return lowercase_first(str(error))
+    if parts.scheme.lower() not in ("http", "https"):
+        return "only http and https URLs are fetched"
+    if not parts.hostname:
+        return "no host name"
+    if port == 0:
+        return "port 0"
+    labels = parts.hostname.removesuffix(".").split(".")
+    if len(parts.hostname) > MAX_HOST_CHARS or any(
+        len(label) > MAX_LABEL_CHARS for label in labels
+    ):
+        return "the host name is too long"
+    if "" in labels:
+        return "an empty part in the host name"
+    try:
+        # The client's own reading of the URL, IDNA host names and IPv6 literals included
+        # (an A-label is checked only when the host is read back).
+        httpx.URL(url).host  # noqa: B018 - read for the check, not the value
+    except (httpx.InvalidURL, UnicodeError) as error:
+        return lowercase_first(short_reason(error))
+    return None
+
+
+def lowercase_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
 
 
 def article_id(url: str) -> str:
@@ -143,21 +193,13 @@ def fetch_articles(
 
     result = LoadResult()
     counter = _Counter(progress)
-    limits = httpx.Limits(max_connections=settings.concurrency)
-    with (
-        httpx.Client(
-            follow_redirects=True,
-            max_redirects=MAX_REDIRECTS,
-            timeout=settings.timeout,
-            limits=limits,
-            headers={"User-Agent": user_agent()},
-        ) as client,
-        ThreadPoolExecutor(max_workers=settings.concurrency) as pool,
-    ):
+    # One for every fetch: loading the certificates takes about as long as a small page.
+    ssl_context = httpx.create_ssl_context()
+    with ThreadPoolExecutor(max_workers=settings.concurrency) as pool:
 
-        def fetch_later(url: str) -> Future:
+        def fetch_later(url: str, typed: str) -> Future:
             counter.add_total(1)
-            future = pool.submit(fetch, client, url, settings)
+            future = pool.submit(fetch, url, settings, typed, ssl_context)
             future.add_done_callback(lambda _: counter.add_done(1))
             return future
 
@@ -172,14 +214,17 @@ def fetch_articles(
 
 def read_all(
     urls: list[str],
-    fetch_later: Callable[[str], Future],
+    fetch_later: Callable[[str, str], Future],
     result: LoadResult,
     max_article_mb: float,
 ) -> None:
-    """Fetch `urls`, then every feed entry, and add what each page holds to `result`."""
+    """Fetch `urls`, then every feed entry, and add what each page holds to `result`.
+
+    `fetch_later(url, typed)` fetches `url` found by way of `typed`, the URL the user gave.
+    """
     requested = list(dict.fromkeys(urls))
     seen = set(requested)
-    replies = [(url, fetch_later(url)) for url in requested]
+    replies = [(url, fetch_later(url, url)) for url in requested]
     # Every page to read, in the order given: a page itself, or a feed's entries in turn.
     pages: list[tuple[str, Future, dict | None]] = []
     for url, future in replies:
@@ -194,7 +239,7 @@ def read_all(
         for entry in feed_entries(reply, result):
             if entry["link"] not in seen:
                 seen.add(entry["link"])
-                pages.append((entry["link"], fetch_later(entry["link"]), entry))
+                pages.append((entry["link"], fetch_later(entry["link"], url), entry))
     for url, future, entry in pages:
         try:
             reply = future.result()
@@ -209,44 +254,99 @@ def skipped(url: str, reason: str) -> Skipped:
     return Skipped(mask_secrets(url), reason)
 
 
-def fetch(client, url: str, settings: FetchSettings) -> Reply:
-    """The reply at `url`, read whole within the deadline and the size limit."""
+def fetch(url: str, settings: FetchSettings, typed: str, ssl_context: "SSLContext") -> Reply:
+    """The reply at `url`, read whole within the deadline and the size limit.
+
+    `url` may reach a private address only on the host and port of `typed`, the URL given on
+    the command line, unless `settings.allow_private`. Nothing of the fetch outlives its
+    deadline by more than ABANDON_AFTER.
+    """
+    problem = url_problem(url)
+    if problem:
+        raise FetchFailed(f"not a valid URL: {problem}")
+    outcome: Future = Future()
+
+    def attempt() -> None:
+        try:
+            outcome.set_result(download(url, settings, typed, ssl_context))
+        # Whatever it raises, the waiting thread raises in turn.
+        except BaseException as error:
+            outcome.set_exception(error)
+
+    # A daemon thread: one stuck past its deadline never holds up the exit of qa.
+    threading.Thread(target=attempt, daemon=True).start()
+    wait([outcome], timeout=settings.timeout + ABANDON_AFTER)
+    if not outcome.done():
+        raise FetchFailed(no_reply_in_time(settings))
+    return outcome.result()
+
+
+def download(url: str, settings: FetchSettings, typed: str, ssl_context: "SSLContext") -> Reply:
+    """The reply at `url`, its connections opened only where `typed` allows."""
     import httpx
 
+    from qa.fetch_guard import GuardedBackend, GuardedTransport, Origin, RefusedAddress
+
     deadline = time.monotonic() + settings.timeout
-    limit = int(settings.max_page_mb * 1_000_000)
+    backend = GuardedBackend(deadline, Origin.of(typed), settings.allow_private)
     try:
-        with client.stream("GET", url) as response:
-            if response.status_code >= 400:
-                raise FetchFailed(f"HTTP {response.status_code} {response.reason_phrase}".strip())
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > limit:
-                raise FetchFailed(page_too_large(int(declared), settings))
-            body = bytearray()
-            # The client's timeout bounds each read; a server that trickles bytes is bounded here.
-            for piece in response.iter_bytes():
-                body += piece
-                if len(body) > limit:
-                    raise FetchFailed(page_too_large(len(body), settings))
-                if time.monotonic() > deadline:
-                    raise httpx.ReadTimeout("deadline passed")
-            content_type = response.headers.get("content-type", "")
-            return Reply(
-                url=str(response.url),
-                content_type=content_type.split(";")[0].strip().lower(),
-                charset=response.charset_encoding,
-                body=bytes(body),
-            )
+        with httpx.Client(
+            transport=GuardedTransport(backend, ssl_context),
+            follow_redirects=True,
+            max_redirects=MAX_REDIRECTS,
+            timeout=settings.timeout,
+            headers={"User-Agent": user_agent()},
+        ) as client:
+            return read_reply(client, url, settings)
+    except RefusedAddress as error:
+        raise FetchFailed(str(error)) from None
     except httpx.TimeoutException:
-        raise FetchFailed(
-            f"no complete reply within {settings.timeout:g}s (QA_FETCH_TIMEOUT)"
-        ) from None
+        raise FetchFailed(no_reply_in_time(settings)) from None
     except httpx.TooManyRedirects:
         raise FetchFailed(f"more than {MAX_REDIRECTS} redirects") from None
     except httpx.ConnectError as error:
         raise FetchFailed(f"cannot connect: {short_reason(error)}") from None
+    except httpx.RemoteProtocolError as error:
+        raise FetchFailed(protocol_problem(error)) from None
     except httpx.HTTPError as error:
         raise FetchFailed(f"download failed: {short_reason(error)}") from None
+    except (httpx.InvalidURL, UnicodeError) as error:
+        # A redirect to a URL the client cannot read.
+        raise FetchFailed(f"redirected to an invalid URL: {short_reason(error)}") from None
+
+
+def read_reply(client, url: str, settings: FetchSettings) -> Reply:
+    limit = int(settings.max_page_mb * 1_000_000)
+    with client.stream("GET", url) as response:
+        if response.status_code >= 400:
+            raise FetchFailed(f"HTTP {response.status_code} {response.reason_phrase}".strip())
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise FetchFailed(page_too_large(int(declared), settings))
+        body = bytearray()
+        # Counted as decoded, so a compressed reply cannot unpack past the limit either.
+        for piece in response.iter_bytes():
+            body += piece
+            if len(body) > limit:
+                raise FetchFailed(page_too_large(len(body), settings))
+        content_type = response.headers.get("content-type", "")
+        return Reply(
+            url=str(response.url),
+            content_type=content_type.split(";")[0].strip().lower(),
+            charset=response.charset_encoding,
+            body=bytes(body),
+        )
+
+
+def no_reply_in_time(settings: FetchSettings) -> str:
+    return f"no complete reply within {settings.timeout:g}s (QA_FETCH_TIMEOUT)"
+
+
+def protocol_problem(error: Exception) -> str:
+    # h11, under httpx, stops reading headers past its buffer; it says so in its own words.
+    if "Receive buffer too long" in str(error):
+        return "the reply's headers are too long (over 100 KB)"
+    return f"download failed: {short_reason(error)}"
 
 
 def page_too_large(size: int, settings: FetchSettings) -> str:
@@ -308,7 +408,8 @@ def read_page(url: str, reply: Reply, entry: dict | None, max_article_mb: float)
     if len(page.text) > max_article_mb * 1_000_000:
         return skipped(url, too_large(len(page.text), max_article_mb))
     entry = entry or {}
-    return article_from_page(
+    # The id is where the page was read, never a URL the page claims for itself.
+    article = article_from_page(
         page,
         article_id=article_id(reply.url),
         location=url,
@@ -316,6 +417,9 @@ def read_page(url: str, reply: Reply, entry: dict | None, max_article_mb: float)
         day=normalise_date(entry.get("date")),
         source=entry.get("source") or urlsplit(reply.url).hostname,
     )
+    if page.canonical_url:
+        article = replace(article, extra={**article.extra, "canonical_url": page.canonical_url})
+    return article
 
 
 class _Counter:

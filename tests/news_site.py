@@ -1,8 +1,10 @@
 """A news site on loopback for web-ingest tests: pages, feeds, and every way a fetch fails."""
 
+import socket
+import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -73,6 +75,43 @@ def serve_news_site() -> Iterator[NewsSite]:
     with serve_http(Handler) as base:
         site.base = base
         yield site
+
+
+@contextmanager
+def serve_raw(reply: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A loopback server that answers each connection with `reply(connection)`, byte by byte
+    as it likes, for replies http.server cannot send; yields the base URL."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    open_connections: list[socket.socket] = []
+
+    def answer(connection: socket.socket) -> None:
+        with connection:
+            try:
+                connection.recv(65536)
+                reply(connection)
+            except OSError:
+                pass  # the client gave up, or the server is closing
+
+    def accept() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            open_connections.append(connection)
+            threading.Thread(target=answer, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        # shutdown, not only close, wakes the thread waiting in accept().
+        listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        # A reply still trickling ends now rather than whenever its script does.
+        for connection in open_connections:
+            with suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 def saved_page(name: str) -> str:

@@ -8,7 +8,7 @@ import sys
 import time
 
 from qa.settings import get_settings
-from qa.store import UNFINISHED_MARKER, Store
+from qa.store import Store
 from tests.conftest import SEED_ARTICLE
 
 # Runs `qa ingest ARGS...` and sends itself SIGKILL just before its Nth call into Chroma, so
@@ -17,7 +17,7 @@ from tests.conftest import SEED_ARTICLE
 KILLED_INGEST = """
 import os, signal, sys
 from qa import cli
-from qa.store import UNFINISHED_MARKER, Store
+from qa.store import Store
 
 kill_at, calls, call = int(sys.argv[1]), 0, Store._call
 
@@ -65,6 +65,17 @@ def store_state(home):
     return sorted(hit.chunk_id for hit in hits)
 
 
+def every_recorded_article_is_whole(home):
+    """Each record's version has all its chunks in the store: every listed article answers."""
+    store = Store.open(get_settings(home=home))
+    held = {}
+    for hit in store.chunks(store.chunk_ids()):
+        key = (hit.meta.article_id, hit.meta.article_hash)
+        held[key] = held.get(key, 0) + 1
+    for record in store.articles():
+        assert held.get((record.id, record.hash), 0) == record.chunks, record.id
+
+
 def quotes_match_their_articles(run, home, question):
     """Every passage `qa ask` offers equals its article's recorded text at its offsets."""
     result = run("ask", question, "--json", "--k", "10", "--home", home)
@@ -110,7 +121,9 @@ def test_an_ingest_killed_before_any_store_call_leaves_a_consistent_store(run, t
         )
         finished = killed.returncode == 0
         assert finished or killed.returncode == -9, killed.stderr
-        # Before any repair, readers offer only chunks of the recorded versions.
+        # Before any repair, readers offer only chunks of the recorded versions, and every
+        # recorded article, edited or not, still has all of them.
+        every_recorded_article_is_whole(home)
         quotes_match_their_articles(run, home, "When will the Riverton bridge close?")
         back = tmp_path / f"back-{kill_at}"
         shutil.copytree(home, back)
@@ -134,8 +147,8 @@ def test_two_ingests_at_once_never_interleave_and_every_chunk_keeps_its_vector(r
     second.write_text("".join(json.dumps(s) + "\n" for s in stories[100:]))
     home = tmp_path / "home"
     assert run("ingest", SEED_ARTICLE, "--home", home).exit_code == 0
-    # Present from when a writer holds the store until it is done.
-    writing = Store.open(get_settings(home=home)).cache_dir / UNFINISHED_MARKER
+    # A writer's journal entry is there from its first batch until it is done.
+    store = Store.open(get_settings(home=home))
     writer = subprocess.Popen(
         [sys.executable, "-m", "qa", "ingest", str(first)],
         env={**os.environ, "QA_HOME": str(home)},
@@ -143,8 +156,8 @@ def test_two_ingests_at_once_never_interleave_and_every_chunk_keeps_its_vector(r
         text=True,
     )
     try:
-        while writer.poll() is None and not writing.exists():
-            time.sleep(0.01)
+        while writer.poll() is None and not store.journal_entries():
+            time.sleep(0.05)
         assert writer.poll() is None, "the first ingest ended before the second could start"
         busy = run("ingest", second, "--home", home)
         assert busy.exit_code == 1

@@ -203,7 +203,11 @@ def test_listing_an_unknown_collection_creates_nothing(run):
     listed = run("sources", "--collection", "other", "--json")
     assert listed.exit_code == 0 and json.loads(listed.stdout) == []
     client = Store.open(get_settings()).client
-    assert sorted(c.name for c in client.list_collections()) == ["default", "default__articles"]
+    assert sorted(c.name for c in client.list_collections()) == [
+        "default",
+        "default__articles",
+        "default__journal",
+    ]
 
 
 def test_an_error_is_one_line_even_on_a_narrow_terminal(run, monkeypatch, tmp_path):

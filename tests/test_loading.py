@@ -126,12 +126,14 @@ def test_utf16_and_utf32_with_a_byte_order_mark_are_decoded(tmp_path, encoding):
     assert article.text == text
 
 
-def test_a_text_that_no_encoding_reads_clearly_is_skipped_with_the_reason(tmp_path):
-    path = tmp_path / "cyrillic.txt"
-    path.write_bytes("Привет, как дела? Это тест.".encode("cp1251"))
+def test_a_text_that_several_encodings_read_alike_is_skipped_naming_none(tmp_path):
+    path = tmp_path / "greek.txt"
+    path.write_bytes("Καλημέρα, τι κάνεις; Αυτό είναι ένα τεστ.".encode("cp1253"))
     result = load_articles([path])
     assert result.articles == []
-    assert "encoding is ambiguous" in result.skipped[0].reason
+    assert [s.reason for s in result.skipped] == [
+        "not UTF-8, and several encodings read it about as well; convert the file to UTF-8"
+    ]
 
 
 def test_a_named_pipe_is_skipped_instead_of_waited_on(tmp_path):
@@ -177,3 +179,23 @@ def test_odd_json_fields_are_noted_kept_as_json_or_put_on_one_line(tmp_path):
     messages = [note.message for note in result.notes]
     assert "field 'source' is not text (dict); ignored" in messages
     assert "invalid date '2017-13-45' ignored (expected YYYY-MM-DD)" in messages
+
+
+def test_ingest_skips_an_article_of_punctuation_alone(run, tmp_path):
+    folder = tmp_path / "news"
+    folder.mkdir()
+    (folder / "marks.txt").write_text("!!! ??? ...")
+    (folder / "story.md").write_text("# Vote\n\nThe vote passed 52 to 48.")
+    (folder / "feed.jsonl").write_text(
+        json.dumps({"id": "dashes", "text": "— – … ¡¿"})
+        + "\n"
+        + json.dumps({"id": "number", "text": "2024"})
+        + "\n"
+    )
+    result = run("ingest", folder, "--json")
+    assert result.exit_code == 0, result.output
+    reasons = {s["location"]: s["reason"] for s in json.loads(result.stdout)["skipped"]}
+    no_words = "no words in the article text (only punctuation or symbols)"
+    assert reasons == {str(folder / "marks.txt"): no_words, f"{folder / 'feed.jsonl'}:1": no_words}
+    listed = json.loads(run("sources", "--json").stdout)
+    assert sorted(article["id"] for article in listed) == ["number", "story"]

@@ -58,12 +58,12 @@ def test_a_feed_brings_in_its_articles_with_titles_dates_and_urls_and_a_rerun_em
     assert len(report["added"]) == 3 and report["skipped"] == []
 
     records = sources_by_url(run)
-    # The page's canonical link is the article's URL; a page without one keeps where it was read.
-    courier = records["https://courier.example/2022/09/12/health/monkeypox-death"]
+    # Pages are cited where they were read: their canonical links name other sites.
+    courier = records[monkeypox]
     assert courier["title"] == "First US monkeypox death confirmed in Los Angeles County"
     assert courier["date"] == "2022-09-12"  # the page's own date wins over the feed's
     assert courier["source"] == "Daily Courier"
-    weekly = records["https://weekly.example/sport/darts-world-championship"]
+    weekly = records[darts]
     assert weekly["date"] == "2022-01-05"
     local = records[ferry]
     assert (local["title"], local["date"]) == ("Ferry terminal delayed again", "2023-03-07")
@@ -156,6 +156,62 @@ def test_a_malformed_url_is_refused_before_anything_is_fetched(run, site, tmp_pa
     assert result.exit_code == 2
     assert "Not a valid URL: http://" in result.stderr
     assert site.requests == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1",
+        "http://[::1/x",
+        "http://[not-an-address]/",
+        "http://example.com:99999/",
+        "http://example.com:0/",
+        "http://example.com:http/",
+        "https://",
+        "http:///path-only",
+        "http://exa mple.com/news",
+        "http://example.com/news story",
+        "http://example.com/\tnews",
+        "http://☃.net/",
+        "http://xn--zz.com/",
+        "http://" + "a" * 64 + ".com/",
+    ],
+)
+def test_every_malformed_url_is_one_input_error_line(run, site, url):
+    result = run("ingest", site.url("/feed.xml"), url)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert result.stderr.count("Not a valid URL") == 1
+    assert len(result.stderr.strip().splitlines()) <= 2  # the error and its hint
+    assert site.requests == []
+
+
+def test_a_malformed_link_in_a_feed_is_one_skipped_line(run, site):
+    good = site.page("/local/ferry-terminal", BARE_PAGE)
+    links = [good, "http://[::1", "http://example.com:99999/", "http://xn--zz.com/"]
+    site.routes["/feed.xml"] = Route(rss([{"link": link} for link in links]), "text/xml")
+
+    result = run("ingest", site.url("/feed.xml"))
+
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert "1 added" in result.stderr
+    assert "skipped http://example.com:99999/: not a valid URL: port out of range" in result.stderr
+    assert "skipped http://xn--zz.com/: not a valid URL" in result.stderr
+    # The feed reader itself drops a link it cannot read.
+    assert "entry 2: the entry has no link" in result.stderr
+
+
+@pytest.mark.parametrize("location", ["http://[::1", "http://xn--zz.com/", "http://h:99999/"])
+def test_a_redirect_to_a_malformed_url_is_one_skipped_line(run, site, location):
+    site.routes["/moved"] = Route(status=302, location=location)
+
+    result = run("ingest", site.url("/moved"))
+
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    (line,) = [line for line in result.stderr.splitlines() if "skipped" in line]
+    assert site.url("/moved") in line
 
 
 def test_files_and_urls_in_one_ingest(run, site, tmp_path):

@@ -1,14 +1,13 @@
 """Eval reports on disk, and what changed between two of them."""
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.errors import InputError, QAError
+from qa.errors import InputError
 from qa.evaluation.records import Report, Summary, metric_names
+from qa.output_files import write_output
 
 # Timings vary from run to run even when every answer is the same.
 TIMING_METRICS = {"latency_mean", "latency_p95"}
@@ -55,18 +54,6 @@ class Comparison:
         return not moved and not self.flips and not self.only_old and not self.only_new
 
 
-def check_writable(path: Path) -> None:
-    """Fail now, not after a long run, if the report could not be written to `path`."""
-    if path.is_dir():
-        raise InputError(f"Cannot write the report to {path}: it is a directory.")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}."):
-            pass
-    except OSError as error:
-        raise InputError(f"Cannot write the report to {path}: {error.strerror or error}.") from None
-
-
 @dataclass(frozen=True)
 class SavedQuestion:
     id: str
@@ -109,20 +96,8 @@ class SavedReport:
 
 
 def write_report(report: Report, path: Path) -> None:
-    """Write through a temporary file, so `path` never holds half a report."""
-    temporary = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            "w", dir=path.parent, prefix=f".{path.name}.", delete=False, encoding="utf-8"
-        ) as file:
-            temporary = Path(file.name)
-            file.write(json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n")
-        os.replace(temporary, path)
-    except OSError as error:
-        if temporary is not None:
-            temporary.unlink(missing_ok=True)
-        raise QAError(f"Cannot write the report to {path}: {error.strerror or error}.") from None
+    """Write the whole report to `path`, never half of one (see `qa.output_files`)."""
+    write_output(path, json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n")
 
 
 def load_report(path: Path) -> SavedReport:

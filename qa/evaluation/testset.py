@@ -1,13 +1,12 @@
 """Test sets for `qa eval`: JSON Lines, one question a line, checked whole before anything runs."""
 
 import hashlib
-import json
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from qa.errors import InputError
+from qa.loading import UnreadableJSON, json_lines, parse_iso_date, parse_json
 
 # Enough problems to fix a batch at a time without burying the first one.
 MAX_REPORTED_PROBLEMS = 5
@@ -67,13 +66,13 @@ def parse_eval_lines(text: str) -> tuple[list[EvalQuestion], list[str]]:
     questions: list[EvalQuestion] = []
     problems: list[str] = []
     first_line_of: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(json_lines(text), start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            problems.append(f"line {number}: not valid JSON ({error.msg})")
+            record = parse_json(line)
+        except UnreadableJSON as error:
+            problems.append(f"line {number}: not valid JSON ({error.reason})")
             continue
         parsed = question_from_record(record, number)
         if isinstance(parsed, str):
@@ -99,10 +98,10 @@ def question_from_record(record: Any, line: int) -> EvalQuestion | str:
     try:
         answers = _answers(record)
         answerable = _optional(record, "answerable", bool, True)
-        article_ids = _strings(record, "article_ids") + _strings(record, "article_id")
+        article_ids = _filled_strings(record, "article_ids") + _filled_strings(record, "article_id")
         fields = {
-            "evidence": _strings(record, "evidence"),
-            "choices": _strings(record, "choices"),
+            "evidence": _filled_strings(record, "evidence"),
+            "choices": _choices(record),
             "type": _optional(record, "type", str, None),
             "date": _date(record),
             "id": _id(record, line),
@@ -130,12 +129,9 @@ def question_from_record(record: Any, line: int) -> EvalQuestion | str:
 
 
 def _answers(record: dict[str, Any]) -> tuple[str, ...]:
-    if "answers" in record:
-        answers = _strings(record, "answers")
-    elif "answer" in record:
-        answers = (_optional(record, "answer", str, ""),)
-    else:
-        answers = ()
+    # `answer` is checked even beside `answers`, which it then gives way to.
+    single = _optional(record, "answer", str, "")
+    answers = _strings(record, "answers") if "answers" in record else (single,)
     return tuple(answer for answer in answers if answer.strip())
 
 
@@ -149,6 +145,27 @@ def _strings(record: dict[str, Any], key: str) -> tuple[str, ...]:
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return tuple(value)
     raise ValueError(f"`{key}` must be a string or a list of strings")
+
+
+def _filled_strings(record: dict[str, Any], key: str) -> tuple[str, ...]:
+    """As `_strings`, refusing blanks: an empty id names no article, and empty evidence would
+    make a question count as having evidence that no passage can hold."""
+    values = _strings(record, key)
+    if not all(value.strip() for value in values):
+        raise ValueError(f"`{key}` must not hold an empty string")
+    return values
+
+
+def _choices(record: dict[str, Any]) -> tuple[str, ...]:
+    """The options of a multiple-choice question; one string is no list of options."""
+    value = record.get("choices")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError("`choices` must be a list of strings")
+    if not all(item.strip() for item in value):
+        raise ValueError("`choices` must not hold an empty string")
+    return tuple(value)
 
 
 def _optional(record: dict[str, Any], key: str, kind: type, default: Any) -> Any:
@@ -165,15 +182,15 @@ def _date(record: dict[str, Any]) -> str | None:
     if value is None:
         return None
     try:
-        return date.fromisoformat(value[:10]).isoformat()
-    except ValueError:
-        raise ValueError(f"`date` must be YYYY-MM-DD, not {value!r}") from None
+        return parse_iso_date(value)
+    except ValueError as error:
+        raise ValueError(f"invalid `date`: {error}") from None
 
 
 def _id(record: dict[str, Any], line: int) -> str:
     value = record.get("id")
     if value is None:
         return f"line-{line}"
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValueError("`id` must be a string or a number")
+    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+        raise ValueError("`id` must be a non-empty string or an integer")
     return str(value)
