@@ -1,6 +1,7 @@
 """Map `[n]` markers in an answer to passages and to verbatim quoted spans."""
 
 import re
+import sys
 from dataclasses import dataclass, field
 
 from qa.sentences import split_sentences
@@ -9,9 +10,15 @@ from qa.words import content_words
 
 # The refusal sentence: used by the prompts, the extractive answerer, parsing and tests.
 NO_ANSWER = "The articles do not say."
-# `[1]`, `[1, 2]` and `[1][2]` all cite; anything else in brackets is left alone.
-MARKER_GROUP = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
-MARKERS_AT_END = re.compile(r"(?:\s*\[\d+(?:\s*,\s*\d+)*\])*\s*$")
+# A marker is a bracketed list of integers: `[1]`, `[1, 2]`, `[ 3 ]`, `[1; 2]`, `[-1]`, `[01]`.
+# Each integer is read by its value, as `int` reads it (a sign, leading zeros, any script's
+# digits: `[01]` and a full-width one are `[1]`), and names passage n when 1 <= n <= the
+# passages; every other one is dropped. So no marker-shaped text survives unchecked; anything
+# else in brackets (`[sic]`, `[1-3]`) is left alone.
+NUMBER = r"\s*[+\-\u2212]?\d+\s*"
+MARKER_GROUP = re.compile(rf"\[({NUMBER}(?:[,;]{NUMBER})*)\]")
+MARKERS_AT_END = re.compile(rf"(?:\s*{MARKER_GROUP.pattern})*\s*$")
+MAX_NUMBER_CHARS = 18
 ABSTENTION = re.compile(
     r"\b(articles do not say|do(?:es)? not (?:say|mention|state|provide|contain|specify)|"
     r"(?:is|are) not (?:mentioned|stated|specified|given)|"
@@ -121,7 +128,17 @@ def strip_markers(text: str) -> str:
 
 
 def _numbers(group: str) -> list[int]:
-    return [int(number) for number in re.split(r"\s*,\s*", group.strip())]
+    """The integers of a marker's group, read as `MARKER_GROUP` says."""
+    return [_value(number) for number in re.split(r"[,;]", group)]
+
+
+def _value(number: str) -> int:
+    # `int` knows no typographic minus sign, and refuses numbers of thousands of digits;
+    # those name no passage anyway, and stand for the largest one.
+    number = number.strip().replace("\u2212", "-")
+    if len(number) > MAX_NUMBER_CHARS:
+        return -sys.maxsize if number.startswith("-") else sys.maxsize
+    return int(number)
 
 
 def _claim_before(text: str, position: int) -> str:

@@ -1,7 +1,7 @@
 """Bring articles into the store: load, skip what is unchanged, chunk, embed, write."""
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,10 +14,10 @@ from qa.keyword_index import KeywordIndex
 from qa.loading import (
     DEFAULT_MAX_ARTICLE_MB,
     Article,
-    LoadResult,
+    IdSpace,
     Note,
     Skipped,
-    load_articles,
+    stream_articles,
 )
 from qa.store import Store
 from qa.web import FetchSettings, check_urls, is_url
@@ -26,6 +26,8 @@ from qa.writer import Writer
 # Articles are embedded in groups of about this many chunks: large enough batches for
 # the model, small enough that a failure loses little work.
 EMBED_GROUP_CHUNKS = 256
+# Articles whose recorded versions are asked for in one store call.
+LOOKUP_GROUP_ARTICLES = 64
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -82,21 +84,38 @@ def ingest(
     fetch_progress: ProgressCallback | None = None,
 ) -> IngestReport:
     """Ingest every article in `sources` (files, folders, page and feed URLs); re-ingesting
-    unchanged articles embeds nothing."""
+    unchanged articles embeds nothing.
+
+    Articles are read, chunked, embedded and written a batch at a time, so memory does not
+    grow with the size of the input.
+    """
     started = time.perf_counter()
     sources = list(sources)
     urls = [source for source in sources if isinstance(source, str) and is_url(source)]
     paths = [Path(source) for source in sources if source not in urls]
     check_urls(urls)
+    report = IngestReport()
     with store.writing():
         # Settings that do not fit the collection fail now, not after every page is fetched.
         store.check_compatible(embedder.name, chunking)
-        loaded = gather(paths, urls, max_article_mb, fetching, fetch_progress)
-        report = IngestReport(skipped=loaded.skipped, notes=loaded.notes)
-        if not loaded.articles:
+        items = gather(paths, urls, max_article_mb, fetching, fetch_progress)
+        pipeline = Pipeline(store, embedder, chunking, report, progress)
+        try:
+            for item in items:
+                if isinstance(item, Skipped):
+                    report.skipped.append(item)
+                elif isinstance(item, Note):
+                    report.notes.append(item)
+                else:
+                    pipeline.take(item)
+        except BaseException:
+            # The write under way finishes; what it left unrecorded, the next writer removes.
+            pipeline.pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pipeline.close()
+        if not pipeline.articles_seen:
             where = ", ".join(str(source) for source in sources)
-            raise NoArticlesError(f"No readable articles in {where}.", loaded.skipped, bool(urls))
-        _write_new_and_changed(loaded.articles, report, store, embedder, chunking, progress)
+            raise NoArticlesError(f"No readable articles in {where}.", report.skipped, bool(urls))
     report.seconds = time.perf_counter() - started
     return report
 
@@ -107,79 +126,112 @@ def gather(
     max_article_mb: float,
     fetching: FetchSettings | None,
     fetch_progress: ProgressCallback | None,
-) -> LoadResult:
+) -> Iterator[Article | Skipped | Note]:
     """Articles from the files and folders, then from the URLs, with one id space for both."""
-    loaded = load_articles(paths, max_article_mb)
+    ids = IdSpace()
+    yield from stream_articles(paths, max_article_mb, ids)
     if urls:
         from qa.web import fetch_articles
 
         fetched = fetch_articles(urls, fetching or FetchSettings(), max_article_mb, fetch_progress)
-        loaded.extend(fetched)
-    return loaded
+        yield from fetched.skipped
+        yield from fetched.notes
+        for article in fetched.articles:
+            yield ids.checked(article, article.path or article.id)
 
 
-def _write_new_and_changed(
-    articles: list[Article],
-    report: IngestReport,
-    store: Store,
-    embedder: Embedder,
-    chunking: ChunkSettings,
-    progress: ProgressCallback | None,
-) -> None:
-    """Embed and write every article whose content the store does not hold yet."""
-    store.prepare(embedder.name, chunking)
-    writer = Writer(store, KeywordIndex.open(store.cache_dir))
-    writer.start()
-    known = store.current_versions([article.id for article in articles])
-    pending = []
-    for article in articles:
-        if known.get(article.id) == article.hash:
-            report.unchanged.append(article.id)
-        else:
-            pending.append((article, chunk_article(article, chunking)))
-    total = sum(len(chunks) for _, chunks in pending)
-    done = 0
+class Pipeline:
+    """Articles in, in order: the unchanged ones counted, the others chunked, embedded and
+    written a group at a time, the model embedding one group while Chroma writes the last."""
 
-    def embedded(count: int) -> None:
-        # Called per model batch, so a single huge article shows progress as well.
-        nonlocal done
-        done += count
-        if progress:
-            progress(done, total)
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        chunking: ChunkSettings,
+        report: IngestReport,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.chunking = chunking
+        self.report = report
+        self.progress = progress
+        self.articles_seen = False
+        self.looked_up: list[Article] = []
+        self.pending: list[tuple[Article, list[Chunk]]] = []
+        self.pending_chunks = 0
+        self.known: set[str] = set()
+        self.total = self.done = 0
+        self.writer: Writer | None = None
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.pending_write: Future | None = None
 
-    embedded(0)
-    # Chroma writes one group while the model embeds the next; `pending_write` is waited for
-    # before the next write, so writes stay in order and a failure stops the ingest.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending_write: Future | None = None
-        for group in _groups(pending):
-            texts = [chunking.embedding_text(a, chunk) for a, chunks in group for chunk in chunks]
-            vectors = embedder.embed_documents(texts, progress=embedded)
-            batch = []
-            for article, chunks in group:
-                batch.append((article, chunks, vectors[: len(chunks)]))
-                vectors = vectors[len(chunks) :]
-            if pending_write is not None:
-                pending_write.result()
-            pending_write = pool.submit(writer.write, batch)
-            for article, chunks in group:
-                (report.updated if article.id in known else report.added).append(article.id)
-                report.chunks_embedded += len(chunks)
-        if pending_write is not None:
-            pending_write.result()
-    writer.finish()
+    def take(self, article: Article) -> None:
+        if not self.articles_seen:
+            self.articles_seen = True
+            # Created with the first article, so a run that finds none creates nothing.
+            self.store.prepare(self.embedder.name, self.chunking)
+            self.writer = Writer(self.store, KeywordIndex.open(self.store.cache_dir))
+            self.writer.start()
+        self.looked_up.append(article)
+        if len(self.looked_up) >= LOOKUP_GROUP_ARTICLES:
+            self._sort_looked_up()
 
+    def close(self) -> None:
+        """Write what is left, and wait for every write."""
+        try:
+            self._sort_looked_up()
+            if self.pending:
+                self._embed_and_write()
+            if self.pending_write is not None:
+                self.pending_write.result()
+        finally:
+            self.pool.shutdown(wait=True)
+        if self.writer is not None:
+            self.writer.finish()
 
-def _groups(
-    pending: list[tuple[Article, list[Chunk]]],
-) -> Iterable[list[tuple[Article, list[Chunk]]]]:
-    group: list[tuple[Article, list[Chunk]]] = []
-    size = 0
-    for item in pending:
-        group.append(item)
-        size += len(item[1])
-        if size >= EMBED_GROUP_CHUNKS:
-            yield group
-            group, size = [], 0
-    if group:
-        yield group
+    def _sort_looked_up(self) -> None:
+        """Unchanged articles are counted; the others wait to be embedded."""
+        if not self.looked_up:
+            return
+        recorded = self.store.current_versions([article.id for article in self.looked_up])
+        self.known.update(recorded)
+        for article in self.looked_up:
+            if recorded.get(article.id) == article.hash:
+                self.report.unchanged.append(article.id)
+                continue
+            chunks = chunk_article(article, self.chunking)
+            self.pending.append((article, chunks))
+            self.pending_chunks += len(chunks)
+            self.total += len(chunks)
+            self._embedded(0)
+            if self.pending_chunks >= EMBED_GROUP_CHUNKS:
+                self._embed_and_write()
+        self.looked_up = []
+
+    def _embed_and_write(self) -> None:
+        group, self.pending, self.pending_chunks = self.pending, [], 0
+        texts = [self.chunking.embedding_text(a, chunk) for a, chunks in group for chunk in chunks]
+        vectors = self.embedder.embed_documents(texts, progress=self._embedded)
+        batch = []
+        for article, chunks in group:
+            batch.append((article, chunks, vectors[: len(chunks)]))
+            vectors = vectors[len(chunks) :]
+        # Writes stay in order, and a failed one stops the ingest before the next.
+        if self.pending_write is not None:
+            self.pending_write.result()
+        assert self.writer is not None
+        self.pending_write = self.pool.submit(self.writer.write, batch)
+        for article, chunks in group:
+            (self.report.updated if article.id in self.known else self.report.added).append(
+                article.id
+            )
+            self.report.chunks_embedded += len(chunks)
+
+    def _embedded(self, count: int) -> None:
+        # Called per model batch, so a single huge article shows progress as well; the total
+        # grows as the input is read.
+        self.done += count
+        if self.progress:
+            self.progress(self.done, self.total)

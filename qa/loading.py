@@ -10,6 +10,7 @@ import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -86,6 +87,9 @@ MAX_JSON_DEPTH = 100
 # which str.splitlines() also breaks.
 LINE_END = re.compile(r"\r\n|\r|\n")
 NO_WORDS = "no words in the article text (only punctuation or symbols)"
+# A .jsonl file whose first this-many records are all questions is a test set.
+TEST_SET_SNIFF_LINES = 200
+SNIFF_BYTES = 8192
 
 
 @dataclass(frozen=True)
@@ -101,9 +105,10 @@ class Article:
     path: str | None = None
     extra: dict[str, str | int | float | bool] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def hash(self) -> str:
-        """Content hash: changes when the text or any descriptive field changes."""
+        """Content hash: changes when the text or any descriptive field changes (computed
+        once: an article's fields never change)."""
         payload = json.dumps(
             [self.title, self.text, self.date, self.source, self.url, sorted(self.extra.items())]
         )
@@ -131,19 +136,18 @@ class LoadResult:
     articles: list[Article] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
-    first_seen: dict[str, str] = field(default_factory=dict, repr=False)
+    ids: "IdSpace" = field(default_factory=lambda: IdSpace(), repr=False)
 
     def add(self, item: Article | Skipped | Note, location: str) -> None:
         """Keep `item`; an article whose id is already taken is skipped, naming the first."""
+        self.keep(self.ids.checked(item, location))
+
+    def keep(self, item: Article | Skipped | Note) -> None:
         if isinstance(item, Skipped):
             self.skipped.append(item)
         elif isinstance(item, Note):
             self.notes.append(item)
-        elif item.id in self.first_seen:
-            reason = f"duplicate article id {item.id!r} (first seen in {self.first_seen[item.id]})"
-            self.skipped.append(Skipped(item.path or location, reason))
         else:
-            self.first_seen[item.id] = item.path or location
             self.articles.append(item)
 
     def extend(self, other: "LoadResult") -> None:
@@ -153,18 +157,48 @@ class LoadResult:
             self.add(article, article.path or article.id)
 
 
+class IdSpace:
+    """The article ids seen so far, and where each was first seen: one id, one article."""
+
+    def __init__(self) -> None:
+        self.first_seen: dict[str, str] = {}
+
+    def checked(self, item: Article | Skipped | Note, location: str) -> Article | Skipped | Note:
+        """`item`, or a skip naming where an article of the same id was first seen."""
+        if not isinstance(item, Article):
+            return item
+        first = self.first_seen.get(item.id)
+        if first is not None:
+            reason = f"duplicate article id {item.id!r} (first seen in {first})"
+            return Skipped(item.path or location, reason)
+        self.first_seen[item.id] = item.path or location
+        return item
+
+
 def load_articles(
     paths: Iterable[Path], max_article_mb: float = DEFAULT_MAX_ARTICLE_MB
 ) -> LoadResult:
     """Load every supported file under `paths`; unreadable ones are skipped with a reason."""
     result = LoadResult()
+    for item in stream_articles(paths, max_article_mb, result.ids):
+        result.keep(item)
+    return result
+
+
+def stream_articles(
+    paths: Iterable[Path],
+    max_article_mb: float = DEFAULT_MAX_ARTICLE_MB,
+    ids: IdSpace | None = None,
+) -> Iterator[Article | Skipped | Note]:
+    """Every article, skip and note under `paths`, one at a time, so that memory does not
+    grow with the input; a repeated article id is a skip."""
+    ids = ids or IdSpace()
     for entry in article_paths(paths):
         if isinstance(entry, Skipped):
-            result.add(entry, entry.location)
+            yield entry
             continue
         for item in load_file(entry, max_article_mb):
-            result.add(item, str(entry))
-    return result
+            yield ids.checked(item, str(entry))
 
 
 def iter_article_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -221,6 +255,9 @@ def load_file(
     refusal = refuse_before_reading(path, max_article_mb)
     if refusal:
         yield Skipped(str(path), refusal)
+        return
+    if suffix == ".jsonl":
+        yield from stream_json_lines(path, max_article_mb)
         return
     try:
         raw = path.read_bytes()
@@ -511,6 +548,81 @@ def parse_json_articles(
             yield item
 
 
+def stream_json_lines(path: Path, max_article_mb: float) -> Iterator[Article | Skipped | Note]:
+    """A JSON Lines corpus one line at a time, so a file of any size takes little memory.
+
+    The first records are held back until one is an article: a test set beside its corpus is
+    skipped as one file, as in `parse_json_articles`.
+    """
+    held: list[JsonRecord | Skipped] = []
+    articles_seen = False
+    recoded: list[int] = []
+    with path.open("rb") as file:
+        head = file.read(SNIFF_BYTES)
+        if b"\x00" in head:
+            yield Skipped(str(path), "binary file (contains NUL bytes)")
+            return
+        file.seek(0)
+        for item in json_line_records(path, file, recoded):
+            if articles_seen:
+                yield from records_as_articles([item], max_article_mb)
+                continue
+            held.append(item)
+            if isinstance(item, JsonRecord) and not is_question(item.data):
+                articles_seen = True
+                yield from records_as_articles(held, max_article_mb)
+                held = []
+            elif len(held) >= TEST_SET_SNIFF_LINES:
+                break
+    if not articles_seen:
+        if not held:
+            yield Skipped(str(path), "empty file")
+        elif all(isinstance(item, JsonRecord) for item in held):
+            yield Skipped(str(path), "a qa eval test set (questions, no article text)")
+        else:
+            yield from records_as_articles(held, max_article_mb)
+    if recoded:
+        yield Note(
+            str(path),
+            f"{len(recoded)} line(s) not UTF-8 (first: line {recoded[0]}), read in the "
+            "encoding detected for each",
+        )
+
+
+def json_line_records(path: Path, file, recoded: list[int]) -> Iterator["JsonRecord | Skipped"]:
+    """Each non-blank line of an open .jsonl file, parsed; lines not UTF-8 are decoded as
+    detected and their numbers added to `recoded`."""
+    line_number = 0
+    for raw in file:
+        decoded = raw.decode("utf-8-sig" if line_number == 0 else "utf-8", "replace")
+        if "\ufffd" in decoded and "\ufffd".encode() not in raw:
+            guess = decode_text(raw)
+            if isinstance(guess, Decoded):
+                decoded = guess.text
+            recoded.append(line_number + 1)
+        for line in LINE_END.split(decoded.rstrip("\r\n")) if decoded.strip() else [""]:
+            line_number += 1
+            if not line.strip():
+                continue
+            location = f"{path}:{line_number}"
+            try:
+                record = parse_json(line)
+            except UnreadableJSON as error:
+                yield Skipped(location, f"malformed JSON line: {error.reason}")
+                continue
+            yield JsonRecord(record, f"{path.stem}-{line_number}", location)
+
+
+def records_as_articles(
+    items: Iterable["JsonRecord | Skipped"], max_article_mb: float
+) -> Iterator[Article | Skipped | Note]:
+    for item in items:
+        if isinstance(item, JsonRecord):
+            yield from article_from_record(item, max_article_mb)
+        else:
+            yield item
+
+
 @dataclass(frozen=True)
 class JsonRecord:
     """One parsed JSON value, with the id an article from it takes when it has none."""
@@ -520,7 +632,7 @@ class JsonRecord:
     location: str
 
 
-def json_records(path: Path, text: str) -> Iterator[JsonRecord | Skipped]:
+def json_records(path: Path, text: str) -> Iterator["JsonRecord | Skipped"]:
     if path.suffix.lower() == ".json":
         try:
             data = parse_json(text)

@@ -10,8 +10,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -89,25 +89,39 @@ def venv_tool(name: str) -> str:
     return str(found) if found.exists() else (shutil.which(name) or name)
 
 
+# A scripted reply: (status, content) for a chat completion or an error, or a function that
+# writes the whole reply itself, given the handler and the request's JSON.
+Writer = Callable[[BaseHTTPRequestHandler, dict], None]
+Reply = tuple[int, str] | Writer
+
+
 @dataclass
 class ScriptedServer:
     """Replies to chat completions with `replies` in turn (the last one repeats)."""
 
-    replies: list[tuple[int, str]]
+    replies: list[Reply]
     requests: list[str] = field(default_factory=list)
     url: str = ""
 
 
 @contextmanager
-def serve_scripted(replies: list[tuple[int, str]]) -> Iterator[ScriptedServer]:
+def serve_scripted(replies: list[Reply]) -> Iterator[ScriptedServer]:
     """A loopback server whose errors quote the caller's key, as some real servers do."""
     script = ScriptedServer(replies)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            request = json.loads(
+                self.rfile.read(int(self.headers.get("Content-Length", 0))) or "{}"
+            )
             script.requests.append(self.path)
-            status, content = script.replies[min(len(script.requests), len(script.replies)) - 1]
+            reply = script.replies[min(len(script.requests), len(script.replies)) - 1]
+            if callable(reply):
+                # The client may stop reading, as it should from some of these servers.
+                with suppress(BrokenPipeError, ConnectionResetError):
+                    reply(self, request)
+                return
+            status, content = reply
             key = self.headers.get("Authorization", "").removeprefix("Bearer ")
             body = completion(content) if status == 200 else error_body(status, key)
             self.send_response(status)
@@ -161,3 +175,105 @@ def completion(content: str) -> bytes:
 def error_body(status: int, key: str) -> bytes:
     message = f"HTTP {status} for the request made with key {key}"
     return json.dumps({"error": {"message": message, "type": "error", "code": None}}).encode()
+
+
+def raw_reply(body: bytes, status: int = 200) -> Writer:
+    """A reply of `body` as it is, labelled JSON."""
+
+    def write(handler: BaseHTTPRequestHandler, request: dict) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    return write
+
+
+def cut_reply(declared: int, body: bytes) -> Writer:
+    """A reply that announces `declared` bytes, sends `body`, then closes the connection."""
+
+    def write(handler: BaseHTTPRequestHandler, request: dict) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(declared))
+        handler.end_headers()
+        handler.wfile.write(body)
+        handler.wfile.flush()
+        handler.close_connection = True
+
+    return write
+
+
+def trickled_reply(body: bytes, seconds_per_byte: float) -> Writer:
+    """A whole reply of `body`, sent one byte at a time, each well within any read timeout."""
+
+    def write(handler: BaseHTTPRequestHandler, request: dict) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        for byte in body:
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            time.sleep(seconds_per_byte)
+
+    return write
+
+
+def streamed_reply(
+    pieces: Iterable[str],
+    *,
+    finish: bool = True,
+    done: bool = True,
+    seconds_per_piece: float = 0.0,
+) -> Writer:
+    """A server-sent event stream of `pieces`, then (unless told not to) a chunk with a
+    finish_reason and `data: [DONE]`; it ends by closing the connection."""
+
+    def events() -> Iterator[bytes]:
+        for piece in pieces:
+            yield stream_event({"content": piece}, None)
+            time.sleep(seconds_per_piece)
+        if finish:
+            yield stream_event({}, "stop")
+        if done:
+            yield b"data: [DONE]\n\n"
+
+    return event_stream(events())
+
+
+def event_stream(events: Iterable[bytes]) -> Writer:
+    """A server-sent event stream of `events` as they are, ended by closing the connection."""
+
+    def write(handler: BaseHTTPRequestHandler, request: dict) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.end_headers()
+        for event in events:
+            handler.wfile.write(event)
+            handler.wfile.flush()
+        handler.close_connection = True
+
+    return write
+
+
+def stream_event(delta: dict, finish_reason: str | None) -> bytes:
+    chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0,
+             "model": SERVED_MODEL,
+             "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}  # fmt: skip
+    return f"data: {json.dumps(chunk)}\n\n".encode()
+
+
+def reply_ignoring_the_token_limit(megabytes: float) -> Writer:
+    """`megabytes` of answer, streamed piece by piece when asked to stream, else in one body."""
+    piece = "and so on " * 10
+    count = int(megabytes * 1_000_000 / len(piece))
+
+    def write(handler: BaseHTTPRequestHandler, request: dict) -> None:
+        if request.get("stream"):
+            streamed_reply(piece for _ in range(count))(handler, request)
+        else:
+            raw_reply(completion(piece * count))(handler, request)
+
+    return write

@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 from rich.console import Console
 
@@ -44,6 +46,39 @@ def test_marker_pointing_at_no_passage_is_removed_and_reported_once():
     assert answer.dropped_markers == [7, 0]
     assert [c.marker for c in answer.citations] == [1]
     assert not answer.unsupported
+
+
+@pytest.mark.parametrize(
+    ("marker", "dropped"),
+    [
+        ("[-1]", [-1]),
+        ("[\u22122]", [-2]),
+        ("[0]", [0]),
+        ("[00]", [0]),
+        ("[7]", [7]),
+        ("[ 9 ]", [9]),
+        ("[4; -5]", [4, -5]),
+        ("[\uff10]", [0]),
+        ("[" + "9" * 5000 + "]", [sys.maxsize]),
+    ],
+)
+def test_every_marker_that_names_no_passage_is_dropped(marker, dropped):
+    answer = check(f"They met in Manila [1]. The cut was 755 people {marker}.")
+    assert answer.text == "They met in Manila [1]. The cut was 755 people."
+    assert answer.dropped_markers == dropped
+
+
+@pytest.mark.parametrize("marker", ["[01]", "[+1]", "[ 1 ]", "[\uff11]", "[1; 01]"])
+def test_a_marker_names_the_passage_its_number_has_the_value_of(marker):
+    answer = check(f"Lavrov met Tillerson in Manila {marker}.")
+    assert answer.text == "Lavrov met Tillerson in Manila [1]."
+    assert [c.passage.rank for c in answer.citations] == [1]
+
+
+def test_brackets_holding_more_than_integers_are_left_alone():
+    answer = check("Lavrov met Tillerson [sic] in Manila [1]; see also [1-3].")
+    assert answer.text == "Lavrov met Tillerson [sic] in Manila [1]; see also [1-3]."
+    assert answer.dropped_markers == []
 
 
 def test_markers_are_renumbered_by_first_use_and_repeats_share_one_citation():

@@ -66,4 +66,7 @@ def build_answerer(settings: "Settings", embedder: "Embedder") -> "Answerer":
     from qa.llm.clients import LangChainChat
 
     provider, model = settings.langchain_model or (name, "")
+    if provider == "openai":
+        # `openai:MODEL` is `--llm openai --model MODEL`: the same key, server and limits.
+        return kinds()["openai"].build(settings, embedder)
     return GenerativeAnswerer(LangChainChat(provider, model, settings), settings)

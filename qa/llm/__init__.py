@@ -1,1 +1,2 @@
-"""Language models: the answerer that asks them, chat clients, credentials, provider errors."""
+"""Language models: the answerer that asks them, chat clients, credentials, the limits
+on a server's reply, provider errors."""

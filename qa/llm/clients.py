@@ -2,11 +2,12 @@
 run by llama-cpp-python; each gives a whole reply or the reply piece by piece."""
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
 from qa.errors import InputError, LLMError
+from qa.llm.limits import ReplyFault, within_limits
 from qa.settings import Settings
 
 # Answers are one to three sentences; the cap keeps a rambling model from running on.
@@ -31,49 +32,57 @@ class ChatModel(Protocol):
 
 
 class LangChainChat:
-    """Any chat model LangChain's `init_chat_model` builds from a provider and a model name."""
+    """Any chat model LangChain's `init_chat_model` builds from a provider and a model name.
 
-    def __init__(self, provider: str, model: str, settings: Settings) -> None:
-        from qa.llm.providers import openai_api_key
+    Every call ends by a deadline and a size cap (qa.llm.limits), whatever the provider's SDK
+    does about either.
+    """
 
+    def __init__(self, provider: str, model: str, settings: Settings, **options: Any) -> None:
         self.provider = provider
         self.model = model
-        options = {
-            "temperature": settings.temperature,
-            "timeout": settings.timeout,
-            "max_tokens": MAX_ANSWER_TOKENS,
-        }
-        if provider == "openai":
-            options |= {
-                "api_key": openai_api_key(settings),
-                "base_url": settings.base_url,
-                # The SDK retries what a retry can help (429, 5xx, timeouts, dropped
-                # connections), after Retry-After, and only before a reply starts.
-                "max_retries": settings.max_retries,
-            }
-        self.client = langchain_chat_model(provider, model, **options)
+        # The whole call, retries and the waits between them included, ends by this.
+        self.seconds = settings.timeout * (settings.max_retries + 1)
+        self.max_reply_kb = settings.max_reply_kb
+        self.client = langchain_chat_model(
+            provider,
+            model,
+            temperature=settings.temperature,
+            timeout=settings.timeout,
+            max_tokens=MAX_ANSWER_TOKENS,
+            **options,
+        )
 
     def reply(self, messages: Messages) -> str:
         with self.errors_in_one_line():
-            return text_of(self.client.invoke(messages).content)
+            return "".join(self._within_limits(lambda: [self._whole_reply(messages)]))
 
     def stream(self, messages: Messages) -> Iterator[str]:
         with self.errors_in_one_line():
-            for chunk in self.client.stream(messages):
-                if text := text_of(chunk.content):
-                    yield text
+            yield from self._within_limits(lambda: self._pieces(messages))
+
+    def _within_limits(self, pieces: Callable[[], Iterable[str]]) -> Iterator[str]:
+        return within_limits(pieces, self.seconds, self.max_reply_kb)
+
+    def _whole_reply(self, messages: Messages) -> str:
+        return text_of(self.client.invoke(messages).content)
+
+    def _pieces(self, messages: Messages) -> Iterator[str]:
+        for chunk in self.client.stream(messages):
+            if text := text_of(chunk.content):
+                yield text
 
     @contextmanager
     def errors_in_one_line(self) -> Iterator[None]:
         """Other providers' SDKs retry on their own; qa only says in one line how they failed.
 
-        Their errors share no base class qa could name, hence `Exception`. OpenAI's errors pass
-        unchanged: qa.llm.errors says what each one means and what to do.
+        Their errors share no base class qa could name, hence `Exception`. OpenAI's errors, and
+        replies stopped at a limit, pass unchanged: qa.llm.errors says what each one means.
         """
         try:
             yield
         except Exception as error:
-            if self.provider == "openai" or isinstance(error, LLMError):
+            if self.provider == "openai" or isinstance(error, LLMError | ReplyFault):
                 raise
             from qa.llm.errors import unexpected_error
 
@@ -84,9 +93,21 @@ class OpenAIChat(LangChainChat):
     """OpenAI, or any OpenAI-compatible server at `settings.base_url`."""
 
     def __init__(self, settings: Settings) -> None:
-        from qa.llm.providers import openai_model
+        from qa.llm.http_client import BoundedClient
+        from qa.llm.providers import openai_api_key, openai_model
 
-        super().__init__("openai", openai_model(settings), settings)
+        super().__init__(
+            "openai",
+            openai_model(settings),
+            settings,
+            api_key=openai_api_key(settings),
+            base_url=settings.base_url,
+            # The SDK retries what a retry can help (429, 5xx, timeouts, dropped
+            # connections), after Retry-After, and only before a reply starts.
+            max_retries=settings.max_retries,
+            # Each attempt ends by QA_TIMEOUT and QA_MAX_REPLY_KB.
+            http_client=BoundedClient(settings.timeout, settings.max_reply_kb),
+        )
 
 
 class LocalChat:
