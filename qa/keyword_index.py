@@ -5,7 +5,8 @@ article records are written and drop an old version's chunks after, so the index
 recorded version's chunks at every instant (and, for a while, some that are not recorded,
 which readers never offer; see `Retriever.current`). Changes by other processes or machines
 are caught up from the article records, which carry the time they were written
-(`catch_up`): a cold question reads only what changed, never every chunk. The whole collection
+(`catch_up`): a cold question reads only the records of the last few minutes, never every
+chunk. The whole collection
 is read only when the index is missing, unreadable or of another collection.
 """
 
@@ -23,9 +24,11 @@ from qa.words import STOPWORDS
 FILE_NAME = "keyword.sqlite3"
 SCHEMA_VERSION = "2"
 TOKEN = re.compile(r"\w\w+")
-# Records written this long before the newest one already seen are read again when catching
-# up: a record stamped earlier can become visible later (writers racing, clocks apart).
-CATCH_UP_OVERLAP_MS = 5 * 60 * 1000
+# A record stamped this long ago is taken to be visible by now. Through a Chroma server,
+# writers on several machines race and their clocks differ, so a record can appear after a
+# later-stamped one; an embedded store has one writer at a time, on this machine's clock.
+SERVER_OVERLAP_MS = 5 * 60 * 1000
+EMBEDDED_OVERLAP_MS = 2 * 1000
 # A long-lived reader (chat, the MCP server) looks for other writers' changes at most this often.
 CATCH_UP_EVERY_SECONDS = 1.0
 # Chunks added in one statement batch while building the index from the store.
@@ -63,10 +66,16 @@ class KeywordIndex:
         try:
             return cls._connect(path)
         except sqlite3.DatabaseError:
-            # Derived data: a damaged file is rebuilt from the store, never a failed question.
-            for leftover in (path, *(path.with_name(path.name + end) for end in ("-wal", "-shm"))):
-                leftover.unlink(missing_ok=True)
-            return cls._connect(path)
+            return cls.open_anew(folder)
+
+    @classmethod
+    def open_anew(cls, folder: Path) -> "KeywordIndex":
+        """An empty index in place of whatever `folder` held (derived data: a damaged file is
+        rebuilt from the store, never a failed question)."""
+        path = folder / FILE_NAME
+        for leftover in (path, *(path.with_name(path.name + end) for end in ("-wal", "-shm"))):
+            leftover.unlink(missing_ok=True)
+        return cls._connect(path)
 
     @classmethod
     def _connect(cls, path: Path) -> "KeywordIndex":
@@ -81,7 +90,6 @@ class KeywordIndex:
             if version not in (None, SCHEMA_VERSION):
                 raise sqlite3.DatabaseError(f"keyword index schema {version}")
             connection.executescript(SCHEMA)
-            connection.execute("PRAGMA quick_check(1)").fetchone()
             index = cls(path, connection)
             index._set("schema", SCHEMA_VERSION)
             return index
@@ -194,15 +202,15 @@ class KeywordIndex:
         return _meta_value(self.connection, "collection")
 
     @property
-    def synced_through(self) -> int | None:
-        """The newest record time (ms) whose article this index is known to hold."""
-        value = _meta_value(self.connection, "synced_through")
+    def window_start(self) -> int | None:
+        """Every record stamped before this time (ms) has its chunks in the index."""
+        value = _meta_value(self.connection, "window_start")
         return int(value) if value is not None else None
 
-    def mark_synced(self, collection_id: str, through: int) -> None:
+    def mark_synced(self, collection_id: str, window_start: int) -> None:
         with self._transaction():
             self._set("collection", collection_id)
-            self._set("synced_through", str(through))
+            self._set("window_start", str(window_start))
 
     def _set(self, key: str, value: str) -> None:
         self.connection.execute(
@@ -233,36 +241,46 @@ def open_keyword_index(store: Store) -> KeywordIndex:
 def catch_up(index: KeywordIndex, store: Store, force: bool = False) -> None:
     """Index the chunks of every article version recorded since the index last looked.
 
-    Costs one read of the records written lately (and their chunks), however large the store;
-    the whole store is read only when the index is new or belongs to another collection.
+    Reads the records stamped in the last few minutes (and their chunks, when the index lacks
+    them), however large the store; the whole store is read only when the index is new or
+    belongs to another collection.
     """
-    now = time.monotonic()
-    if not force and now - index._caught_up_at < CATCH_UP_EVERY_SECONDS:
+    moment = time.monotonic()
+    if not force and moment - index._caught_up_at < CATCH_UP_EVERY_SECONDS:
         return
-    index._caught_up_at = now
+    index._caught_up_at = moment
+    try:
+        _catch_up(index, store)
+    except sqlite3.OperationalError as error:
+        # A read-only index answers with what it holds; the store stays the truth.
+        if "readonly" not in str(error):
+            raise
+
+
+def _catch_up(index: KeywordIndex, store: Store) -> None:
     collection_id = store.collection_id()
     if collection_id is None:
         return
-    synced = index.synced_through
-    if index.collection_id != collection_id or synced is None:
-        rebuild(index, store, collection_id)
-        return
-    written = store.records_written_since(synced - CATCH_UP_OVERLAP_MS)
-    if not written:
-        return
-    held = index.versions_held([record.id for record in written])
-    missing = {record.id: record.hash for record in written if (record.id, record.hash) not in held}
-    if missing:
-        index.add(store.indexed_chunks_of(missing))
-        index.keep_only(missing)
-    newest = max(record.written_at or 0 for record in written)
-    if newest > synced:
-        index.mark_synced(collection_id, newest)
-
-
-def rebuild(index: KeywordIndex, store: Store, collection_id: str) -> None:
-    """Index every chunk in the store, from scratch."""
+    overlap = EMBEDDED_OVERLAP_MS if store.lock_path is not None else SERVER_OVERLAP_MS
     started = now_ms()
+    window_start = index.window_start
+    if index.collection_id != collection_id or window_start is None:
+        rebuild(index, store)
+    else:
+        written = store.records_written_since(window_start)
+        held = index.versions_held([record.id for record in written])
+        missing = {r.id: r.hash for r in written if (r.id, r.hash) not in held}
+        if missing:
+            index.add(store.indexed_chunks_of(missing))
+            index.keep_only(missing)
+    # Records stamped before `started - overlap` were all visible when they were read.
+    next_start = max(window_start or 0, started - overlap)
+    if index.collection_id != collection_id or next_start != window_start:
+        index.mark_synced(collection_id, next_start)
+
+
+def rebuild(index: KeywordIndex, store: Store) -> None:
+    """Index every chunk in the store, from scratch."""
     index.clear()
     batch: list[IndexedChunk] = []
     for chunk in store.indexed_chunks():
@@ -271,8 +289,6 @@ def rebuild(index: KeywordIndex, store: Store, collection_id: str) -> None:
             index.add(batch)
             batch = []
     index.add(batch)
-    # Records written while the store was read are read again at the next catch-up.
-    index.mark_synced(collection_id, started)
 
 
 def now_ms() -> int:

@@ -1,5 +1,6 @@
 """Find the passages most related to a question: meaning and keywords, fused, one per story."""
 
+import sqlite3
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -73,11 +74,8 @@ class Retriever:
             hits.update((hit.chunk_id, hit) for hit in dense)
         keyword: dict[str, float] | None = None
         if self.mode != "dense":
-            index = self.keyword_index()
-            found = index.search(question, wanted, as_of=as_of, since=since)
-            keyword = dict(found)
-            missing = [chunk_id for chunk_id, _ in found if chunk_id not in hits]
-            keyword.update(index.scores(question, [id_ for id_ in hits if id_ not in keyword]))
+            keyword = self.keyword_scores(question, wanted, list(hits), as_of, since)
+            missing = [chunk_id for chunk_id in keyword if chunk_id not in hits]
             hits.update((hit.chunk_id, hit) for hit in self.store.chunks(missing))
         ordered = self._ranked(query, self.current(list(hits.values())), as_of, keyword)
         return [
@@ -117,6 +115,31 @@ class Retriever:
         """
         versions = self.store.current_versions([hit.meta.article_id for hit in hits])
         return [hit for hit in hits if versions.get(hit.meta.article_id) == hit.meta.article_hash]
+
+    def keyword_scores(
+        self,
+        question: str,
+        wanted: int,
+        dense: list[str],
+        as_of: str | None,
+        since: str | None,
+    ) -> dict[str, float]:
+        """BM25 scores of the `wanted` best keyword matches (in the date range), and of the
+        dense candidates that share a term with the question."""
+
+        def scores(index: KeywordIndex) -> dict[str, float]:
+            found = dict(index.search(question, wanted, as_of=as_of, since=since))
+            found.update(index.scores(question, [id_ for id_ in dense if id_ not in found]))
+            return found
+
+        index = self.keyword_index()
+        try:
+            return scores(index)
+        except sqlite3.DatabaseError:
+            # Damaged on disk after it was opened: built again from the store, once.
+            index.close()
+            self._index = KeywordIndex.open_anew(self.store.cache_dir)
+            return scores(self.keyword_index())
 
     def keyword_index(self) -> KeywordIndex:
         """The BM25 index of the chunks in the store, caught up with what others wrote since.
