@@ -1,13 +1,12 @@
 """Load news articles from .txt, .md, .html, .json and .jsonl files."""
 
-import codecs
 import hashlib
 import json
-import math
 import os
 import re
 import stat
 from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qa.errors import InputError
+from qa.json_text import UnreadableJSON, json_lines, parse_json
+from qa.text_encodings import UnreadableText, decode_text
 
 if TYPE_CHECKING:
     from qa.html_article import PageArticle
@@ -36,56 +37,6 @@ TITLE_FALLBACK_CHARS = 90
 # Larger texts are refused before reading: no news article is this long, and embedding one
 # would take minutes (a corpus belongs in .jsonl, where the limit applies to each record).
 DEFAULT_MAX_ARTICLE_MB = 5.0
-BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
-# Encodings no news file is written in today (classic Mac OS, DOS code pages, UTF-16/32
-# without a byte-order mark): short texts fit them by accident, so they are never chosen.
-OBSOLETE_ENCODING = re.compile(
-    r"^(mac_|cp(037|273|424|437|500|720|737|775|85\d|86\d|1006|1026|1125|1140)$|utf_|hp_|kz|ptcp)"
-)
-# Candidates whose mess scores and language coherence differ by no more than these are a tie.
-NEAR_TIE = 0.02
-NEAR_TIE_COHERENCE = 0.1
-# 8-bit text read as Windows-1252 is Western when few of its letters are outside ASCII.
-WESTERN_MAX_ACCENTED_SHARE = 0.3
-# Characters that text in both UTF-8 and an 8-bit code page is made of: Western and Central
-# European letters, Greek, Russian and other Cyrillic, typographic punctuation, €, № and ™.
-# Bytes of an 8-bit text form valid UTF-8 only by chance, and then mostly as other characters.
-TEXT_CHARS = (
-    "\u00a0-\u017f\u0384-\u03ce\u0400-\u045f\u0490\u0491"
-    "\u2010-\u2026\u2030\u2039\u203a\u20ac\u2116\u2122"
-)
-UTF8_TEXT_RUN = re.compile(f"[{TEXT_CHARS}]+")
-UTF8_CYRILLIC_WORD = re.compile("[\u0400-\u045f]{3,}")
-NON_ASCII_RUN = re.compile("[^\\x00-\\x7f]+")
-# KOI8-U is KOI8-R with Ukrainian letters where KOI8-R has box-drawing characters, which no
-# news text uses, so it reads both. DOS and Mac code pages are obsolete (see above).
-CYRILLIC_ENCODINGS = ("cp1251", "koi8_u", "iso8859_5")
-# The letters that make up about four fifths of Russian, Ukrainian, Bulgarian or Serbian text.
-# A wrong code page reads capitals for small letters (KOI8 and Windows-1251 swap the cases)
-# or rare letters for frequent ones (ISO 8859-5 read as either), which these shares catch.
-FREQUENT_CYRILLIC = frozenset("оаеинтсрвлкмдпуі")
-CYRILLIC_MIN_FREQUENT_SHARE = 0.65
-CYRILLIC_MIN_LOWERCASE_SHARE = 0.5
-CYRILLIC_MAX_ODD_CASE_SHARE = 0.1
-# News text never draws boxes; KOI8 reads UTF-8 Cyrillic as letters and box-drawing pieces.
-CYRILLIC_MAX_DRAWING_SHARE = 0.01
-BOX_DRAWING = re.compile("[\u2500-\u259f]")
-CYRILLIC_WORD = re.compile("[\u0400-\u04ff]+")
-LATIN_LETTER = re.compile("[A-Za-z]")
-# Enough text to tell a code page by.
-ENCODING_SAMPLE_CHARS = 65_536
-TO_UTF8 = "convert the file to UTF-8"
-# No article record or test-set line nests deeper. Python's own limit depends on how deep the
-# call stack already is, so without this the same file would load or not by caller.
-MAX_JSON_DEPTH = 100
-# Only these end a JSON Lines line: a JSON string may hold U+2028 and other characters at
-# which str.splitlines() also breaks.
-LINE_END = re.compile(r"\r\n|\r|\n")
 NO_WORDS = "no words in the article text (only punctuation or symbols)"
 # A .jsonl file whose first this-many records are all questions is a test set.
 TEST_SET_SNIFF_LINES = 200
@@ -264,9 +215,10 @@ def load_file(
     except OSError as error:
         yield Skipped(str(path), cannot_read(error))
         return
-    decoded = decode_text(raw)
-    if isinstance(decoded, Skipped):
-        yield Skipped(str(path), decoded.reason)
+    try:
+        decoded = decode_text(raw)
+    except UnreadableText as error:
+        yield Skipped(str(path), error.reason)
         return
     if decoded.note:
         yield Note(str(path), decoded.note)
@@ -301,158 +253,6 @@ def too_large(size: int, max_article_mb: float) -> str:
         f"{size / 1_000_000:.1f} MB is over the {max_article_mb:g} MB limit for one article "
         "(QA_MAX_ARTICLE_MB); split it into articles or raise the limit"
     )
-
-
-@dataclass(frozen=True)
-class Decoded:
-    """A file's text, and a note when how it was read is a guess the user should know of."""
-
-    text: str
-    note: str | None = None
-
-
-def decode_text(raw: bytes) -> Decoded | Skipped:
-    """UTF-8 text, UTF-16/32 with a byte-order mark, or text in another encoding when it can
-    be told (see `decode_not_utf8`); else the reason there is none."""
-    for bom, encoding in BOMS:
-        if raw.startswith(bom):
-            try:
-                return Decoded(raw.decode(encoding))
-            except UnicodeDecodeError:
-                return Skipped("", f"invalid {encoding.upper()} text")
-    if not raw.strip():
-        return Skipped("", "empty file")
-    if b"\x00" in raw[:8192]:
-        return Skipped("", "binary file (contains NUL bytes)")
-    try:
-        return Decoded(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        return decode_not_utf8(raw)
-
-
-def decode_not_utf8(raw: bytes) -> Decoded | Skipped:
-    """Bytes that are not all UTF-8: in the Cyrillic code page that reads them as Cyrillic,
-    as UTF-8 joined with another encoding (with a note), or in the detected encoding."""
-    as_utf8 = raw.decode("utf-8", "surrogateescape")
-    # In Cyrillic code pages a small letter before ё is often valid UTF-8 by chance
-    # (KOI8-R "дё" is UTF-8 "ģ"), but never a run of UTF-8 Cyrillic letters: a real word.
-    cyrillic = cyrillic_encoding(raw)
-    if cyrillic and not UTF8_CYRILLIC_WORD.search(as_utf8):
-        return Decoded(raw.decode(cyrillic))
-    if raw.startswith(codecs.BOM_UTF8) or any(map(is_utf8_text, NON_ASCII_RUN.findall(as_utf8))):
-        return decode_partly_utf8(raw)
-    encoding = detected_encoding(raw)
-    return encoding if isinstance(encoding, Skipped) else Decoded(raw.decode(encoding))
-
-
-def decode_partly_utf8(raw: bytes) -> Decoded | Skipped:
-    """Text with UTF-8 in it that is not all UTF-8, as when files in two encodings were
-    joined: its UTF-8 text as UTF-8, the other bytes in their detected encoding."""
-    # Undecodable bytes are held as surrogates, which encode back to the same bytes.
-    text = raw.removeprefix(codecs.BOM_UTF8).decode("utf-8", "surrogateescape")
-    rest = NON_ASCII_RUN.sub(lambda run: "" if is_utf8_text(run.group()) else run.group(), text)
-    rest_bytes = rest.encode("utf-8", "surrogateescape")
-    encoding = cyrillic_encoding(rest_bytes) or detected_encoding(rest_bytes)
-    if isinstance(encoding, Skipped):
-        return Skipped("", f"partly UTF-8, and the encoding of the rest is unclear; {TO_UTF8}")
-
-    def read_run(match: re.Match) -> str:
-        run = match.group()
-        if is_utf8_text(run):
-            return run
-        return run.encode("utf-8", "surrogateescape").decode(encoding, "replace")
-
-    other_bytes = len(rest_bytes.translate(None, bytes(range(128))))
-    note = (
-        "encoding unclear (partly UTF-8): read as UTF-8 where the bytes are valid UTF-8 "
-        f"and the other {other_bytes} non-ASCII bytes as {codecs.lookup(encoding).name}"
-    )
-    return Decoded(NON_ASCII_RUN.sub(read_run, text), note)
-
-
-def is_utf8_text(run: str) -> bool:
-    """Whether a run of non-ASCII characters read as UTF-8 is text: a run holding a byte
-    that is not UTF-8 is all in the other encoding (in KOI8-R "идёт", "дё" alone would be
-    UTF-8 "ģ"), and so is one that reads as characters no such text is made of."""
-    return UTF8_TEXT_RUN.fullmatch(run) is not None
-
-
-def detected_encoding(raw: bytes) -> str | Skipped:
-    """The detector's choice when no plausible candidate reads the bytes nearly as well;
-    Western text (Windows-1252) between near ties; otherwise the reason to skip.
-
-    Short texts fit several single-byte encodings equally, and taking the first of a tie
-    turns "café" into "cafť".
-    """
-    from charset_normalizer import from_bytes
-
-    matches = [
-        match
-        for match in from_bytes(raw)
-        if match.chaos <= 0.2 and not OBSOLETE_ENCODING.match(match.encoding)
-    ]
-    if matches:
-        best = min(matches, key=lambda match: (match.chaos, -match.coherence))
-        ties = [
-            match
-            for match in matches
-            if match.chaos - best.chaos <= NEAR_TIE
-            and best.coherence - match.coherence <= NEAR_TIE_COHERENCE
-        ]
-        if len({str(match) for match in ties}) == 1:
-            # Of the encodings that read the bytes alike, the most used one is named.
-            alike = {name for match in ties for name in match.could_be_from_charset}
-            return "cp1252" if "cp1252" in alike else best.encoding
-    if reads_as_western(raw):
-        return "cp1252"
-    # Names of candidates would only be guesses, and some of them wrong.
-    if not matches:
-        return Skipped("", f"not UTF-8, and its encoding could not be detected; {TO_UTF8}")
-    return Skipped("", f"not UTF-8, and several encodings read it about as well; {TO_UTF8}")
-
-
-def cyrillic_encoding(raw: bytes) -> str | None:
-    """The one Cyrillic code page that reads `raw` as Cyrillic text, if exactly one does."""
-    fits = []
-    for encoding in CYRILLIC_ENCODINGS:
-        try:
-            text = raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        if reads_as_cyrillic(text[:ENCODING_SAMPLE_CHARS]):
-            fits.append(encoding)
-    return fits[0] if len(fits) == 1 else None
-
-
-def reads_as_cyrillic(text: str) -> bool:
-    """Whether `text` reads as written in a Cyrillic alphabet: mostly Cyrillic letters,
-    mostly small letters with capitals only where words start, and mostly the letters most
-    frequent in these languages."""
-    words = CYRILLIC_WORD.findall(text)
-    letters = "".join(words)
-    if not letters or len(letters) < len(LATIN_LETTER.findall(text)):
-        return False
-    lowercase = sum(letter.islower() for letter in letters)
-    frequent = sum(letter in FREQUENT_CYRILLIC for letter in letters.lower())
-    odd_case = sum(not (word.islower() or word.isupper() or word.istitle()) for word in words)
-    drawing = len(BOX_DRAWING.findall(text))
-    return (
-        lowercase >= CYRILLIC_MIN_LOWERCASE_SHARE * len(letters)
-        and frequent >= CYRILLIC_MIN_FREQUENT_SHARE * len(letters)
-        and odd_case <= CYRILLIC_MAX_ODD_CASE_SHARE * len(words)
-        and drawing <= CYRILLIC_MAX_DRAWING_SHARE * len(letters)
-    )
-
-
-def reads_as_western(raw: bytes) -> bool:
-    """Whether the bytes as Windows-1252 read as Western European text."""
-    try:
-        text = raw.decode("cp1252")
-    except UnicodeDecodeError:
-        return False
-    letters = [char for char in text if char.isalpha()]
-    accented = sum(not char.isascii() for char in letters)
-    return bool(letters) and accented / len(letters) <= WESTERN_MAX_ACCENTED_SHARE
 
 
 def parse_text_article(path: Path, text: str) -> Iterator[Article | Skipped | Note]:
@@ -532,7 +332,7 @@ def article_from_page(
 def parse_json_articles(
     path: Path, text: str, max_article_mb: float = DEFAULT_MAX_ARTICLE_MB
 ) -> Iterator[Article | Skipped | Note]:
-    """Articles from a JSON object or list, or from JSON Lines (one object a line).
+    """Articles from a JSON object or list (JSON Lines: `stream_json_lines`).
 
     A test set for `qa eval` often sits beside its corpus; it is skipped as one file, not as
     one "no article text" per question.
@@ -596,11 +396,10 @@ def json_line_records(path: Path, file, recoded: list[int]) -> Iterator["JsonRec
     for raw in file:
         decoded = raw.decode("utf-8-sig" if line_number == 0 else "utf-8", "replace")
         if "\ufffd" in decoded and "\ufffd".encode() not in raw:
-            guess = decode_text(raw)
-            if isinstance(guess, Decoded):
-                decoded = guess.text
+            with suppress(UnreadableText):
+                decoded = decode_text(raw).text
             recoded.append(line_number + 1)
-        for line in LINE_END.split(decoded.rstrip("\r\n")) if decoded.strip() else [""]:
+        for line in json_lines(decoded.rstrip("\r\n")) if decoded.strip() else [""]:
             line_number += 1
             if not line.strip():
                 continue
@@ -633,98 +432,16 @@ class JsonRecord:
 
 
 def json_records(path: Path, text: str) -> Iterator["JsonRecord | Skipped"]:
-    if path.suffix.lower() == ".json":
-        try:
-            data = parse_json(text)
-        except UnreadableJSON as error:
-            location = f"{path}:{error.line}" if error.line else str(path)
-            yield Skipped(location, f"malformed JSON: {error.reason}")
-            return
-        records = data if isinstance(data, list) else [data]
-        for index, record in enumerate(records, start=1):
-            yield JsonRecord(record, f"{path.stem}-{index}", f"{path}[{index}]")
+    """The records of a .json file: one object, or each object of a list."""
+    try:
+        data = parse_json(text)
+    except UnreadableJSON as error:
+        location = f"{path}:{error.line}" if error.line else str(path)
+        yield Skipped(location, f"malformed JSON: {error.reason}")
         return
-    for line_number, line in enumerate(json_lines(text), start=1):
-        if not line.strip():
-            continue
-        location = f"{path}:{line_number}"
-        try:
-            record = parse_json(line)
-        except UnreadableJSON as error:
-            yield Skipped(location, f"malformed JSON line: {error.reason}")
-            continue
-        yield JsonRecord(record, f"{path.stem}-{line_number}", location)
-
-
-class UnreadableJSON(ValueError):
-    """Text that is not JSON qa can take in; `line` is where the parser stopped, when known."""
-
-    def __init__(self, reason: str, line: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.line = line
-
-
-def parse_json(text: str) -> object:
-    """One JSON value, or UnreadableJSON saying why not.
-
-    Besides malformed text, refuses what Python would read wrongly or fail on later: nesting
-    deeper than MAX_JSON_DEPTH, numbers out of range, NaN and Infinity (not JSON, though
-    Python reads them), and half of a surrogate pair (text that cannot be encoded).
-    """
-    try:
-        value = json.loads(text, parse_float=finite_float, parse_constant=refuse_constant)
-    except UnreadableJSON:
-        raise
-    except json.JSONDecodeError as error:
-        raise UnreadableJSON(error.msg, error.lineno) from None
-    except RecursionError:
-        raise UnreadableJSON(f"nested more than {MAX_JSON_DEPTH} levels deep") from None
-    except ValueError:
-        # Python refuses to read integers of more than 4300 digits.
-        raise UnreadableJSON("a number has too many digits") from None
-    check_json_value(value)
-    return value
-
-
-def json_lines(text: str) -> list[str]:
-    """The lines of a JSON Lines text, numbered as an editor numbers them."""
-    return LINE_END.split(text)
-
-
-def finite_float(number: str) -> float:
-    value = float(number)
-    if math.isinf(value):
-        raise UnreadableJSON("a number is out of range")
-    return value
-
-
-def refuse_constant(name: str) -> object:
-    raise UnreadableJSON(f"{name} is not a JSON value")
-
-
-def check_json_value(value: object) -> None:
-    """Raise UnreadableJSON for nesting deeper than MAX_JSON_DEPTH or a string that cannot
-    be encoded; iterative, as recursion is what deep nesting breaks."""
-    pending = [(value, 0)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, str):
-            if not item.isascii() and not encodable(item):
-                raise UnreadableJSON("a string holds half of a UTF-16 surrogate pair")
-        elif isinstance(item, dict | list):
-            if depth == MAX_JSON_DEPTH:
-                raise UnreadableJSON(f"nested more than {MAX_JSON_DEPTH} levels deep")
-            children = [*item, *item.values()] if isinstance(item, dict) else item
-            pending.extend((child, depth + 1) for child in children)
-
-
-def encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    records = data if isinstance(data, list) else [data]
+    for index, record in enumerate(records, start=1):
+        yield JsonRecord(record, f"{path.stem}-{index}", f"{path}[{index}]")
 
 
 def is_question(data: object) -> bool:

@@ -146,7 +146,7 @@ def test_a_report_path_that_cannot_be_written_stops_the_run_before_it_starts(run
     for out in (tmp_path, blocker / "report.json"):
         result = run("eval", test_set, "--corpus", SEEDS, "--out", out)
         assert result.exit_code == 2, result.output
-        assert f"Cannot write the report to {out}" in result.stderr
+        assert f"Cannot write to {out}" in result.stderr
         assert result.stdout == "" and "Embedding" not in result.stderr
 
 
@@ -180,3 +180,16 @@ def test_eval_of_a_corpus_reuses_the_exported_model_and_never_loads_torch(run, t
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_eval_corpus_honours_the_article_size_limit(run, tmp_path, monkeypatch):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "seed.txt").write_text(SEED_ARTICLE.read_text())
+    (corpus / "long.txt").write_text("The harbour ferry sails at noon. " * 400)
+    monkeypatch.setenv("QA_MAX_ARTICLE_MB", "0.01")
+    out = tmp_path / "report.json"
+    result = run("eval", SEED_SET, "--corpus", corpus, "--out", out)
+    assert result.exit_code == 0, result.output
+    (skipped,) = json.loads(out.read_text())["ingest"]["skipped"]
+    assert skipped["location"].endswith("long.txt") and "QA_MAX_ARTICLE_MB" in skipped["reason"]

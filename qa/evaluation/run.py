@@ -254,7 +254,14 @@ def ingest_corpus(
     if not files:
         raise InputError(f"No article files in {', '.join(map(str, corpus))}.")
     chunking = ChunkSettings.of(settings)
-    return ingest(files, Store.open(settings), get_embedder(settings), chunking, progress)
+    return ingest(
+        files,
+        Store.open(settings),
+        get_embedder(settings),
+        chunking,
+        progress,
+        max_article_mb=settings.max_article_mb,
+    )
 
 
 def describe_run(assistant: Assistant, corpus: Sequence[Path], temporary: bool) -> RunSettings:

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import InputError
-from qa.loading import UnreadableJSON, json_lines, parse_iso_date, parse_json
+from qa.json_text import UnreadableJSON, json_lines, parse_json
+from qa.loading import parse_iso_date
 
 # Enough problems to fix a batch at a time without burying the first one.
 MAX_REPORTED_PROBLEMS = 5
