@@ -1,6 +1,7 @@
 """Bring articles into the store: load, skip what is unchanged, chunk, embed, write."""
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -192,13 +193,12 @@ class Pipeline:
             self.writer.finish()
 
     def _sort_looked_up(self) -> None:
-        """Unchanged articles are counted; the others wait to be embedded."""
+        """Unchanged and whole articles are counted; the others wait to be embedded."""
         if not self.looked_up:
             return
-        recorded = self.store.current_versions([article.id for article in self.looked_up])
-        self.known.update(recorded)
+        whole = self._whole_versions([article.id for article in self.looked_up])
         for article in self.looked_up:
-            if recorded.get(article.id) == article.hash:
+            if whole.get(article.id) == article.hash:
                 self.report.unchanged.append(article.id)
                 continue
             chunks = chunk_article(article, self.chunking)
@@ -209,6 +209,23 @@ class Pipeline:
             if self.pending_chunks >= EMBED_GROUP_CHUNKS:
                 self._embed_and_write()
         self.looked_up = []
+
+    def _whole_versions(self, article_ids: list[str]) -> dict[str, str]:
+        """The recorded version of each of these articles whose chunks are all in the store.
+
+        A recorded article missing chunks (lost to a fault outside qa) is written again.
+        """
+        records = self.store.records_of(article_ids)
+        self.known.update(records)
+        held = Counter(
+            (article_id, version)
+            for _, article_id, version in self.store.chunk_versions(list(records))
+        )
+        return {
+            id_: record.hash
+            for id_, record in records.items()
+            if held[(id_, record.hash)] == record.chunks
+        }
 
     def _embed_and_write(self) -> None:
         group, self.pending, self.pending_chunks = self.pending, [], 0

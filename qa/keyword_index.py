@@ -13,7 +13,7 @@ is read only when the index is missing, unreadable or of another collection.
 import re
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -175,17 +175,18 @@ class KeywordIndex:
                         (cursor.lastrowid, " ".join(tokenize(chunk.text))),
                     )
 
-    def keep_only(self, current: dict[str, str | None]) -> None:
-        """Drop the chunks of these articles that are not of the version given (None: all)."""
+    def keep_only(self, keep: dict[str, Collection[str]]) -> None:
+        """Drop the chunks of these articles that are of none of the versions given (an empty
+        collection: all of them)."""
         with self._transaction() as cursor:
-            for part in _parts(list(current)):
+            for part in _parts(list(keep)):
                 marks = ",".join("?" * len(part))
                 rows = cursor.execute(
                     "SELECT rowid, article_id, article_hash FROM chunks"
                     f" WHERE article_id IN ({marks})",
                     part,
                 ).fetchall()
-                doomed = [(row,) for row, id_, hash_ in rows if current[id_] != hash_]
+                doomed = [(row,) for row, id_, hash_ in rows if hash_ not in keep[id_]]
                 cursor.executemany("DELETE FROM terms WHERE rowid = ?", doomed)
                 cursor.executemany("DELETE FROM chunks WHERE rowid = ?", doomed)
 
@@ -272,7 +273,7 @@ def _catch_up(index: KeywordIndex, store: Store) -> None:
         missing = {r.id: r.hash for r in written if (r.id, r.hash) not in held}
         if missing:
             index.add(store.indexed_chunks_of(missing))
-            index.keep_only(missing)
+            index.keep_only({id_: {hash_} for id_, hash_ in missing.items()})
     # Records stamped before `started - overlap` were all visible when they were read.
     next_start = max(window_start or 0, started - overlap)
     if index.collection_id != collection_id or next_start != window_start:

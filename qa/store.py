@@ -3,7 +3,7 @@
 import hashlib
 import re
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -236,10 +236,19 @@ class Store:
             self.check_compatible(embedding_model, chunking, recorded)
             return
         wanted = {"embedding_model": embedding_model, **chunking.as_metadata()}
-        self.client.create_collection(
-            self.name, metadata=wanted, configuration={"hnsw": {"space": "cosine"}}
-        )
-        self.client.get_or_create_collection(self.name + ARTICLES_SUFFIX)
+        try:
+            self._call(
+                lambda: self.client.create_collection(
+                    self.name, metadata=wanted, configuration={"hnsw": {"space": "cosine"}}
+                )
+            )
+        except StoreError:
+            # Another writer (through a server) created it a moment ago: it must fit too.
+            recorded = self._metadata()
+            if recorded is None:
+                raise
+            self.check_compatible(embedding_model, chunking, recorded)
+        self._articles()
 
     def check_compatible(
         self, embedding_model: str, chunking: ChunkSettings, recorded: dict | None = None
@@ -283,11 +292,16 @@ class Store:
 
     def current_versions(self, article_ids: Sequence[str]) -> dict[str, str]:
         """The recorded content hash of each of these articles that has a record."""
+        return {id_: record.hash for id_, record in self.records_of(article_ids).items()}
+
+    def records_of(self, article_ids: Sequence[str]) -> dict[str, ArticleRecord]:
+        """The record of each of these articles that has one."""
         if not article_ids:
             return {}
         found = self._read_articles(ids=list(set(article_ids)), include=["metadatas"])
         return {
-            id_: meta["hash"] for id_, meta in zip(found["ids"], found["metadatas"], strict=True)
+            id_: record_from_metadata(id_, meta)
+            for id_, meta in zip(found["ids"], found["metadatas"], strict=True)
         }
 
     def put_chunks(self, batch: Sequence[ArticleChunks]) -> None:
@@ -329,13 +343,13 @@ class Store:
                 )
             )
 
-    def keep_only(self, current: dict[str, str | None]) -> int:
-        """Delete the chunks of these articles not of the version given (None: every chunk of
-        that article); returns how many went."""
+    def keep_only(self, keep: dict[str, Collection[str]]) -> int:
+        """Delete the chunks of these articles that are of none of the versions given (an
+        empty collection: every chunk of that article); returns how many went."""
         stale = [
             chunk_id
-            for chunk_id, article_id, article_hash in self.chunk_versions(list(current))
-            if current[article_id] != article_hash
+            for chunk_id, article_id, article_hash in self.chunk_versions(list(keep))
+            if article_hash not in keep[article_id]
         ]
         for part in self._slices(stale):
             self._call(lambda part=part: self._chunks().delete(ids=list(part)))

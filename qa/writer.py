@@ -75,8 +75,9 @@ class Writer:
         self.store.put_chunks(batch)
         self.index.add(indexed_chunks(batch, versions))
         self.store.put_records(batch, now_ms())
-        self.store.keep_only(dict(versions))
-        self.index.keep_only(dict(versions))
+        keep = self.versions_to_keep(versions)
+        self.store.keep_only(keep)
+        self.index.keep_only(keep)
 
     def finish(self) -> None:
         """The last batch is whole: nothing of this writer's is left to repair."""
@@ -88,25 +89,49 @@ class Writer:
         """Remove the unrecorded chunks of every batch a dead writer left; returns how many
         chunks went."""
         removed = 0
-        dead_before = time.time() - LEASE_SECONDS
+        alive = {entry.id for entry in self.live_entries()}
         for entry_id, meta in self.store.journal_entries():
-            entry = JournalEntry.from_chroma(entry_id, meta)
-            if entry.id == self.id:
-                continue
-            # Holding the embedded store's write lock, no other writer can be alive.
-            if self.store.lock_path is None and entry.heartbeat > dead_before:
-                continue
-            removed += self.repair(entry)
+            if entry_id != self.id and entry_id not in alive:
+                removed += self.repair(JournalEntry.from_chroma(entry_id, meta))
         return removed
 
     def repair(self, entry: JournalEntry) -> int:
-        """Keep only the recorded version of each article the entry names."""
-        recorded = self.store.current_versions(list(entry.versions))
-        keep: dict[str, str | None] = {id_: recorded.get(id_) for id_ in entry.versions}
+        """Keep only the recorded version of each article the entry names (and any version a
+        live writer is writing)."""
+        keep = self.versions_to_keep({}, list(entry.versions))
         removed = self.store.keep_only(keep)
         self.index.keep_only(keep)
         self.store.delete_journal_entry(entry.id)
         return removed
+
+    def versions_to_keep(
+        self, mine: dict[str, str], article_ids: list[str] | None = None
+    ) -> dict[str, set[str]]:
+        """Per article, every version that must stay: the one recorded now (another writer's
+        record may have landed after this one's), this writer's, and any a live writer names
+        in the journal, its record still to come."""
+        ids = article_ids if article_ids is not None else list(mine)
+        recorded = self.store.current_versions(ids)
+        keep = {
+            id_: {version for version in (recorded.get(id_), mine.get(id_)) if version}
+            for id_ in ids
+        }
+        for entry in self.live_entries():
+            for id_, version in entry.versions.items():
+                if id_ in keep:
+                    keep[id_].add(version)
+        return keep
+
+    def live_entries(self) -> list[JournalEntry]:
+        """The journal entries of the other writers still at work (none on an embedded store,
+        whose write lock this writer holds)."""
+        if self.store.lock_path is not None:
+            return []
+        alive_after = time.time() - LEASE_SECONDS
+        entries = (
+            JournalEntry.from_chroma(id_, meta) for id_, meta in self.store.journal_entries()
+        )
+        return [entry for entry in entries if entry.id != self.id and entry.heartbeat > alive_after]
 
 
 def indexed_chunks(batch: Sequence[ArticleChunks], versions: dict[str, str]) -> list[IndexedChunk]:
