@@ -9,8 +9,8 @@ sizes are built in turn, each by adding to the one before.
 An archive grows over months, so by default each batch's records are stamped as written
 CATCH_UP_STEP_MS after the one before, all before the run began: a reader then catches up (see
 `qa.keyword_index.catch_up`) on what was written lately, as it would in use. With --bulk they
-carry the time they are really written, as after one `qa ingest` of the whole archive: every
-catch-up then re-reads the records written in the five minutes before the newest one.
+carry the time they are really written, as right after one `qa ingest` of the whole archive:
+for the next few minutes (five through a server), a catch-up reads those records again.
 
 At each size, in new processes:
 - `qa ingest FILE` of one new article (a .txt file): wall time, CPU time and peak memory;
@@ -428,8 +428,7 @@ def phase_build(spec: dict) -> dict[str, Any]:
             batch.append(article_chunks)
             position, chunks = position + 1, chunks + len(article_chunks[1])
             if sum(len(item[1]) for item in batch) >= BATCH_CHUNKS or chunks >= spec["size"]:
-                with stamped(spec["first_stamp_ms"], batches):
-                    writer.write(batch)
+                writer.write(batch, stamp(spec["first_stamp_ms"], batches))
                 batch, batches = [], batches + 1
                 log_building(chunks, spec, started)
         writer.finish()
@@ -446,21 +445,9 @@ def phase_build(spec: dict) -> dict[str, Any]:
     } | first_query(store, copies, settings)
 
 
-@contextmanager
-def stamped(first_stamp_ms: int | None, batch: int) -> Iterator[None]:
-    """The records written in the block carry batch number `batch`'s time in the archive's
-    past (the writer takes the time from `qa.writer.now_ms`); None: the real time."""
-    import qa.writer
-
-    if first_stamp_ms is None:
-        yield
-        return
-    real = qa.writer.now_ms
-    qa.writer.now_ms = lambda: first_stamp_ms + batch * CATCH_UP_STEP_MS
-    try:
-        yield
-    finally:
-        qa.writer.now_ms = real
+def stamp(first_stamp_ms: int | None, batch: int) -> int | None:
+    """When batch number `batch` was written, in the archive's past; None: now."""
+    return None if first_stamp_ms is None else first_stamp_ms + batch * CATCH_UP_STEP_MS
 
 
 def first_stamp_ms(sizes: list[int]) -> int:

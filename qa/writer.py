@@ -64,8 +64,12 @@ class Writer:
         catch_up(self.index, self.store, force=True)
         self.repaired = self.repair_dead_writers()
 
-    def write(self, batch: Sequence[ArticleChunks]) -> None:
-        """Write one batch of articles (their chunks, vectors and records) by the protocol."""
+    def write(self, batch: Sequence[ArticleChunks], written_at: int | None = None) -> None:
+        """Write one batch of articles (their chunks, vectors and records) by the protocol.
+
+        `written_at` (ms since the epoch) stamps the records; by default, now. A store made up
+        of an archive's past (bench/bench_scale.py) stamps them in that past.
+        """
         if not batch:
             return
         versions = {article.id: article.hash for article, _, _ in batch}
@@ -74,7 +78,7 @@ class Writer:
         )
         self.store.put_chunks(batch)
         self.index.add(indexed_chunks(batch, versions))
-        self.store.put_records(batch, now_ms())
+        self.store.put_records(batch, now_ms() if written_at is None else written_at)
         keep = self.versions_to_keep(versions)
         self.store.keep_only(keep)
         self.index.keep_only(keep)
