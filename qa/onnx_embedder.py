@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.atomic_files import write_atomically
 from qa.bundled_model import bundled_model_path
 from qa.errors import EmbeddingError
 
@@ -249,23 +249,6 @@ def file_stamp(path: Path) -> tuple[int, ...]:
     """What changes whenever the file's content can have changed."""
     stat = path.stat()
     return (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
-
-
-def write_atomically(target: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file and rename, so a kill or a second writer never leaves
-    half a file at `target`; the last complete writer wins."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        with open(temporary, "rb") as file:
-            os.fsync(file.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp's files are private; a cache is not a secret
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def export_graph(folder: Path, target: Path) -> None:

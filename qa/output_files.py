@@ -13,6 +13,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+from qa.atomic_files import write_atomically
 from qa.errors import InputError, QAError
 
 
@@ -60,15 +61,7 @@ def _mode(path: Path) -> int | None:
 
 
 def _replace_regular(target: Path, text: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(target, lambda path: path.write_text(text, encoding="utf-8"))
 
 
 def _write_special(target: Path, text: str) -> None:
