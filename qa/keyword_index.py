@@ -17,10 +17,11 @@ import time
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from qa.store import IndexedChunk, Store, date_number
+from qa.store import IndexedChunk, Store, date_number, in_parts
 from qa.words import STOPWORDS
 
 FILE_NAME = "keyword.sqlite3"
@@ -41,6 +42,8 @@ CATCH_UP_EVERY_SECONDS = 1.0
 POSTINGS_BUDGET = 2_000
 # When terms were left out, this many candidates per result are scored again on every term.
 RESCORED_PER_RESULT = 2
+# Values bound in one statement: SQLite caps them.
+PARAMETERS_PER_STATEMENT = 500
 # Chunks added in one statement batch while building the index from the store.
 BUILD_BATCH = 2000
 BUSY_TIMEOUT_SECONDS = 60.0
@@ -61,11 +64,20 @@ CREATE VIRTUAL TABLE IF NOT EXISTS terms_vocab USING fts5vocab(terms, 'row');
 """
 
 
+@dataclass(frozen=True)
+class QueryTerms:
+    """A question's terms that the index holds, by how many chunks hold each, and the chunks
+    and terms indexed in all."""
+
+    held: dict[str, int]
+    chunks: int
+    tokens: int
+
+
 class KeywordIndex:
     """Chunk ids ranked by BM25 for a question, optionally within a date range."""
 
-    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
-        self.path = path
+    def __init__(self, connection: sqlite3.Connection) -> None:
         self.connection = connection
         self._caught_up_at = 0.0
 
@@ -100,9 +112,11 @@ class KeywordIndex:
             version = _meta_value(connection, "schema")
             if version not in (None, SCHEMA_VERSION):
                 raise sqlite3.DatabaseError(f"keyword index schema {version}")
-            connection.executescript(SCHEMA)
-            index = cls(path, connection)
-            index._set("schema", SCHEMA_VERSION)
+            index = cls(connection)
+            if version is None:
+                # Written once: a question opening an existing index writes nothing here.
+                connection.executescript(SCHEMA)
+                index._set("schema", SCHEMA_VERSION)
             return index
         except BaseException:
             connection.close()
@@ -123,11 +137,53 @@ class KeywordIndex:
         scored again on every term. Undated chunks match no date bound, as in Chroma's
         metadata filter.
         """
-        terms = list(dict.fromkeys(tokenize(question)))
+        terms = self._terms(question)
+        return self._best(terms, n, as_of, since) if terms else []
+
+    def scores(self, question: str, chunk_ids: Sequence[str]) -> dict[str, float]:
+        """The BM25 score of each of these chunks that shares a term with `question`."""
+        terms = self._terms(question)
+        return self._scores_of(terms, chunk_ids) if terms else {}
+
+    def best_and_scores(
+        self,
+        question: str,
+        n: int,
+        others: Sequence[str],
+        as_of: str | None = None,
+        since: str | None = None,
+    ) -> dict[str, float]:
+        """The scores of `search`'s `n` best, and of those of `others` that share a term with
+        the question: the question's terms looked up once for both."""
+        terms = self._terms(question)
         if not terms:
-            return []
-        held = self._document_counts(terms)
-        rare = rarest(held, POSTINGS_BUDGET)
+            return {}
+        found = dict(self._best(terms, n, as_of, since))
+        found.update(self._scores_of(terms, [id_ for id_ in others if id_ not in found]))
+        return found
+
+    def _terms(self, question: str) -> "QueryTerms | None":
+        """The question's terms that some chunk holds, with what BM25 needs of the index;
+        None when no chunk holds any."""
+        held = {}
+        for term in dict.fromkeys(tokenize(question)):
+            row = self.connection.execute(
+                "SELECT doc FROM terms_vocab WHERE term = ?", (term,)
+            ).fetchone()
+            if row is not None:
+                held[term] = row[0]
+        if not held:
+            return None
+        # FTS5's averages record: the chunks and the terms it has indexed, for its bm25().
+        row = self.connection.execute("SELECT block FROM terms_data WHERE id = 1").fetchone()
+        chunks, at = read_varint(row[0], 0)
+        tokens, _ = read_varint(row[0], at)
+        return QueryTerms(held, chunks, tokens)
+
+    def _best(
+        self, terms: "QueryTerms", n: int, as_of: str | None, since: str | None
+    ) -> list[tuple[str, float]]:
+        rare = rarest(terms.held, POSTINGS_BUDGET)
         bounds, values = [], []
         if since:
             bounds.append("c.date_number >= ?")
@@ -136,37 +192,32 @@ class KeywordIndex:
             bounds.append("c.date_number <= ?")
             values.append(date_number(as_of))
         where = "".join(f" AND {bound}" for bound in bounds)
-        pruned = len(rare) < len(held)
+        pruned = len(rare) < len(terms.held)
         rows = self.connection.execute(
             "SELECT c.rowid, c.chunk_id, -bm25(terms) FROM terms"
             " JOIN chunks c ON c.rowid = terms.rowid"
             f" WHERE terms MATCH ?{where} ORDER BY bm25(terms) LIMIT ?",
-            (any_of(rare or terms), *values, n * RESCORED_PER_RESULT if pruned else n),
+            (any_of(rare), *values, n * RESCORED_PER_RESULT if pruned else n),
         ).fetchall()
         if not pruned:
             return [(chunk_id, float(score)) for _, chunk_id, score in rows]
-        rescored = self._bm25(held, [(rowid, chunk_id) for rowid, chunk_id, _ in rows])
+        rescored = self._bm25(terms, [(rowid, chunk_id) for rowid, chunk_id, _ in rows])
         return sorted(rescored.items(), key=lambda item: -item[1])[:n]
 
-    def scores(self, question: str, chunk_ids: Sequence[str]) -> dict[str, float]:
-        """The BM25 score of each of these chunks that shares a term with `question`."""
-        terms = list(dict.fromkeys(tokenize(question)))
-        if not terms or not chunk_ids:
-            return {}
-        marks = ",".join("?" * len(chunk_ids))
-        rows = self.connection.execute(
-            f"SELECT rowid, chunk_id FROM chunks WHERE chunk_id IN ({marks})", list(chunk_ids)
-        ).fetchall()
-        return self._bm25(self._document_counts(terms), rows)
+    def _scores_of(self, terms: "QueryTerms", chunk_ids: Sequence[str]) -> dict[str, float]:
+        rows = []
+        for part in in_parts(list(chunk_ids), PARAMETERS_PER_STATEMENT):
+            marks = ",".join("?" * len(part))
+            rows += self.connection.execute(
+                f"SELECT rowid, chunk_id FROM chunks WHERE chunk_id IN ({marks})", list(part)
+            ).fetchall()
+        return self._bm25(terms, rows)
 
-    def _bm25(self, held: dict[str, int], rows: Sequence[tuple[int, str]]) -> dict[str, float]:
+    def _bm25(self, terms: "QueryTerms", rows: Sequence[tuple[int, str]]) -> dict[str, float]:
         """FTS5's own bm25() of these terms for each (rowid, chunk id), computed here from the
         row's terms: FTS5's counts every chunk holding each term again at each query."""
-        chunks, tokens = self._totals()
-        if not chunks or not held:
-            return {}
-        average = tokens / chunks
-        weights = {term: fts5_idf(chunks, count) for term, count in held.items()}
+        average = terms.tokens / terms.chunks
+        weights = {term: fts5_idf(terms.chunks, count) for term, count in terms.held.items()}
         found = {}
         for rowid, chunk_id in rows:
             stored = self.connection.execute(
@@ -184,30 +235,10 @@ class KeywordIndex:
                 )
         return found
 
-    def _document_counts(self, terms: list[str]) -> dict[str, int]:
-        """How many chunks hold each of these terms (terms no chunk holds are left out)."""
-        counts = {}
-        for term in terms:
-            row = self.connection.execute(
-                "SELECT doc FROM terms_vocab WHERE term = ?", (term,)
-            ).fetchone()
-            if row is not None:
-                counts[term] = row[0]
-        return counts
-
-    def _totals(self) -> tuple[int, int]:
-        """Chunks and terms indexed, as FTS5 keeps them for its bm25() (its averages record)."""
-        row = self.connection.execute("SELECT block FROM terms_data WHERE id = 1").fetchone()
-        if row is None or not row[0]:
-            return 0, 0
-        chunks, at = read_varint(row[0], 0)
-        tokens, _ = read_varint(row[0], at)
-        return chunks, tokens
-
     def versions_held(self, article_ids: Sequence[str]) -> set[tuple[str, str]]:
         """(article id, content hash) of each version of these articles the index holds."""
         held: set[tuple[str, str]] = set()
-        for part in _parts(list(article_ids)):
+        for part in in_parts(list(article_ids), PARAMETERS_PER_STATEMENT):
             marks = ",".join("?" * len(part))
             held.update(
                 self.connection.execute(
@@ -242,7 +273,7 @@ class KeywordIndex:
         """Drop the chunks of these articles that are of none of the versions given (an empty
         collection: all of them)."""
         with self._transaction() as cursor:
-            for part in _parts(list(keep)):
+            for part in in_parts(list(keep), PARAMETERS_PER_STATEMENT):
                 marks = ",".join("?" * len(part))
                 rows = cursor.execute(
                     "SELECT rowid, article_id, article_hash FROM chunks"
@@ -295,13 +326,6 @@ class KeywordIndex:
             cursor.execute("COMMIT")
 
 
-def open_keyword_index(store: Store) -> KeywordIndex:
-    """The store's keyword index, brought up to date with every write recorded in the store."""
-    index = KeywordIndex.open(store.cache_dir)
-    catch_up(index, store)
-    return index
-
-
 def catch_up(index: KeywordIndex, store: Store, force: bool = False) -> None:
     """Index the chunks of every article version recorded since the index last looked.
 
@@ -328,7 +352,8 @@ def _catch_up(index: KeywordIndex, store: Store) -> None:
     overlap = EMBEDDED_OVERLAP_MS if store.lock_path is not None else SERVER_OVERLAP_MS
     started = now_ms()
     window_start = index.window_start
-    if index.collection_id != collection_id or window_start is None:
+    foreign = index.collection_id != collection_id
+    if foreign or window_start is None:
         rebuild(index, store)
     else:
         written = store.records_written_since(window_start)
@@ -339,7 +364,7 @@ def _catch_up(index: KeywordIndex, store: Store) -> None:
             index.keep_only({id_: {hash_} for id_, hash_ in missing.items()})
     # Records stamped before `started - overlap` were all visible when they were read.
     next_start = max(window_start or 0, started - overlap)
-    if index.collection_id != collection_id or next_start != window_start:
+    if foreign or next_start != window_start:
         index.mark_synced(collection_id, next_start)
 
 
@@ -417,9 +442,3 @@ def _meta_value(connection: sqlite3.Connection, key: str) -> str | None:
     except sqlite3.OperationalError:
         return None  # no meta table yet
     return row[0] if row else None
-
-
-def _parts(items: list, size: int = 500) -> Iterator[list]:
-    """SQLite caps the parameters of one statement; ask in parts."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -101,12 +101,6 @@ class LoadResult:
         else:
             self.articles.append(item)
 
-    def extend(self, other: "LoadResult") -> None:
-        self.skipped.extend(other.skipped)
-        self.notes.extend(other.notes)
-        for article in other.articles:
-            self.add(article, article.path or article.id)
-
 
 class IdSpace:
     """The article ids seen so far, and where each was first seen: one id, one article."""

@@ -127,19 +127,14 @@ class Retriever:
         """BM25 scores of the `wanted` best keyword matches (in the date range), and of the
         dense candidates that share a term with the question."""
 
-        def scores(index: KeywordIndex) -> dict[str, float]:
-            found = dict(index.search(question, wanted, as_of=as_of, since=since))
-            found.update(index.scores(question, [id_ for id_ in dense if id_ not in found]))
-            return found
-
         index = self.keyword_index()
         try:
-            return scores(index)
+            return index.best_and_scores(question, wanted, dense, as_of, since)
         except sqlite3.DatabaseError:
             # Damaged on disk after it was opened: built again from the store, once.
             index.close()
             self._index = KeywordIndex.open_anew(self.store.cache_dir)
-            return scores(self.keyword_index())
+            return self.keyword_index().best_and_scores(question, wanted, dense, as_of, since)
 
     def keyword_index(self) -> KeywordIndex:
         """The BM25 index of the chunks in the store, caught up with what others wrote since.

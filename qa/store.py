@@ -88,9 +88,14 @@ class IndexedChunk:
             chunk_id,
             meta["article_id"],
             meta.get("article_hash", ""),
-            f"{meta.get('title', '')}\n{text}",
+            cls.searched(meta.get("title", ""), text),
             meta.get("date_number"),
         )
+
+    @staticmethod
+    def searched(title: str, text: str) -> str:
+        """What the keyword index matches: the article's title, then the chunk's text."""
+        return f"{title}\n{text}"
 
 
 @dataclass(frozen=True)
@@ -299,10 +304,7 @@ class Store:
         if not article_ids:
             return {}
         found = self._read_articles(ids=list(set(article_ids)), include=["metadatas"])
-        return {
-            id_: record_from_metadata(id_, meta)
-            for id_, meta in zip(found["ids"], found["metadatas"], strict=True)
-        }
+        return {record.id: record for record in records_in(found)}
 
     def put_chunks(self, batch: Sequence[ArticleChunks]) -> None:
         """Write these articles' chunks and vectors (readers ignore them until recorded)."""
@@ -357,46 +359,37 @@ class Store:
 
     def chunk_versions(self, article_ids: Sequence[str]) -> list[tuple[str, str, str | None]]:
         """(chunk id, article id, content hash) of every chunk of these articles."""
-        found: list[tuple[str, str, str | None]] = []
-        for part in _parts(article_ids, ARTICLES_PER_READ):
-            page = self._call(
-                lambda part=part: self._chunks().get(
-                    where={"article_id": {"$in": list(part)}}, include=["metadatas"]
-                )
-            )
-            found.extend(
-                (id_, meta["article_id"], meta.get("article_hash"))
-                for id_, meta in zip(page["ids"], page["metadatas"], strict=True)
-            )
-        return found
+        return [
+            (id_, meta["article_id"], meta.get("article_hash"))
+            for page in self._pages_of(article_ids, ["metadatas"])
+            for id_, meta in zip(page["ids"], page["metadatas"], strict=True)
+        ]
 
     def records_written_since(self, written_at: int) -> list[ArticleRecord]:
         """The records written at or after `written_at` (ms since the epoch)."""
-        found = self._read_articles(
-            where={"written_at": {"$gte": written_at}}, include=["metadatas"]
+        return records_in(
+            self._read_articles(where={"written_at": {"$gte": written_at}}, include=["metadatas"])
         )
-        return [
-            record_from_metadata(id_, meta)
-            for id_, meta in zip(found["ids"], found["metadatas"], strict=True)
-        ]
 
     def indexed_chunks_of(self, versions: dict[str, str]) -> list[IndexedChunk]:
         """The chunks of these article versions, as the keyword index sees them."""
-        found: list[IndexedChunk] = []
-        for part in _parts(list(versions), ARTICLES_PER_READ):
-            page = self._call(
+        return [
+            IndexedChunk.of(id_, text, meta)
+            for page in self._pages_of(list(versions), ["documents", "metadatas"])
+            for id_, text, meta in zip(
+                page["ids"], page["documents"], page["metadatas"], strict=True
+            )
+            if versions[meta["article_id"]] == meta.get("article_hash")
+        ]
+
+    def _pages_of(self, article_ids: Sequence[str], include: list[str]) -> Iterator[dict]:
+        """The chunks of these articles, a `get` for every ARTICLES_PER_READ of them."""
+        for part in in_parts(article_ids, ARTICLES_PER_READ):
+            yield self._call(
                 lambda part=part: self._chunks().get(
-                    where={"article_id": {"$in": list(part)}}, include=["documents", "metadatas"]
+                    where={"article_id": {"$in": list(part)}}, include=include
                 )
             )
-            found.extend(
-                IndexedChunk.of(id_, text, meta)
-                for id_, text, meta in zip(
-                    page["ids"], page["documents"], page["metadatas"], strict=True
-                )
-                if versions[meta["article_id"]] == meta.get("article_hash")
-            )
-        return found
 
     def collection_id(self) -> str | None:
         """Chroma's id of the chunk collection: a new one after every reset."""
@@ -524,11 +517,7 @@ class Store:
 
     def articles(self) -> list[ArticleRecord]:
         """Every ingested article, newest first."""
-        records = self._read_articles(include=["metadatas"])
-        items = [
-            record_from_metadata(id_, meta)
-            for id_, meta in zip(records["ids"], records["metadatas"], strict=True)
-        ]
+        items = records_in(self._read_articles(include=["metadatas"]))
         return sorted(items, key=lambda item: (item.date or "", item.id), reverse=True)
 
     def article(self, article_id: str) -> Article:
@@ -617,8 +606,7 @@ class Store:
         """`rows` in parts no larger than one Chroma call accepts."""
         if self._max_batch is None:
             self._max_batch = self._call(self.client.get_max_batch_size)
-        for start in range(0, len(rows), self._max_batch):
-            yield rows[start : start + self._max_batch]
+        yield from in_parts(rows, self._max_batch)
 
     def _call(self, operation: Any) -> Any:
         """Run a Chroma call, turning transport failures into one clear error."""
@@ -641,7 +629,8 @@ class Store:
             raise StoreError(f"Chroma failed: {error}") from error
 
 
-def _parts(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+def in_parts(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """`items` in consecutive parts of at most `size`."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -711,6 +700,14 @@ def article_metadata(article: Article, chunks: int, written_at: int) -> dict[str
         **{EXTRA_PREFIX + key: value for key, value in article.extra.items()},
     }
     return {key: value for key, value in meta.items() if value is not None}
+
+
+def records_in(found: dict[str, Any]) -> list[ArticleRecord]:
+    """The records of a `get` on the article records."""
+    return [
+        record_from_metadata(id_, meta)
+        for id_, meta in zip(found["ids"], found["metadatas"], strict=True)
+    ]
 
 
 def record_from_metadata(article_id: str, meta: dict[str, Any]) -> ArticleRecord:

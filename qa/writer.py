@@ -57,12 +57,11 @@ class Writer:
         self.store = store
         self.index = index
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        self.repaired = 0
 
     def start(self) -> None:
         """Bring the keyword index up to date and repair what dead writers left."""
         catch_up(self.index, self.store, force=True)
-        self.repaired = self.repair_dead_writers()
+        self.repair_dead_writers()
 
     def write(self, batch: Sequence[ArticleChunks], written_at: int | None = None) -> None:
         """Write one batch of articles (their chunks, vectors and records) by the protocol.
@@ -79,7 +78,7 @@ class Writer:
         self.store.put_chunks(batch)
         self.index.add(indexed_chunks(batch, versions))
         self.store.put_records(batch, now_ms() if written_at is None else written_at)
-        keep = self.versions_to_keep(versions)
+        keep = self.versions_to_keep(versions, self.live_entries())
         self.store.keep_only(keep)
         self.index.keep_only(keep)
 
@@ -92,24 +91,26 @@ class Writer:
     def repair_dead_writers(self) -> int:
         """Remove the unrecorded chunks of every batch a dead writer left; returns how many
         chunks went."""
-        removed = 0
-        alive = {entry.id for entry in self.live_entries()}
-        for entry_id, meta in self.store.journal_entries():
-            if entry_id != self.id and entry_id not in alive:
-                removed += self.repair(JournalEntry.from_chroma(entry_id, meta))
-        return removed
+        entries = self.journal()
+        live = self.live_entries(entries)
+        alive = {entry.id for entry in live}
+        dead = [entry for entry in entries if entry.id != self.id and entry.id not in alive]
+        return sum(self.repair(entry, live) for entry in dead)
 
-    def repair(self, entry: JournalEntry) -> int:
+    def repair(self, entry: JournalEntry, live: list[JournalEntry]) -> int:
         """Keep only the recorded version of each article the entry names (and any version a
         live writer is writing)."""
-        keep = self.versions_to_keep({}, list(entry.versions))
+        keep = self.versions_to_keep({}, live, list(entry.versions))
         removed = self.store.keep_only(keep)
         self.index.keep_only(keep)
         self.store.delete_journal_entry(entry.id)
         return removed
 
     def versions_to_keep(
-        self, mine: dict[str, str], article_ids: list[str] | None = None
+        self,
+        mine: dict[str, str],
+        live: list[JournalEntry],
+        article_ids: list[str] | None = None,
     ) -> dict[str, set[str]]:
         """Per article, every version that must stay: the one recorded now (another writer's
         record may have landed after this one's), this writer's, and any a live writer names
@@ -120,21 +121,23 @@ class Writer:
             id_: {version for version in (recorded.get(id_), mine.get(id_)) if version}
             for id_ in ids
         }
-        for entry in self.live_entries():
+        for entry in live:
             for id_, version in entry.versions.items():
                 if id_ in keep:
                     keep[id_].add(version)
         return keep
 
-    def live_entries(self) -> list[JournalEntry]:
-        """The journal entries of the other writers still at work (none on an embedded store,
-        whose write lock this writer holds)."""
+    def journal(self) -> list[JournalEntry]:
+        """Every writer's entry, this one's included."""
+        return [JournalEntry.from_chroma(id_, meta) for id_, meta in self.store.journal_entries()]
+
+    def live_entries(self, entries: list[JournalEntry] | None = None) -> list[JournalEntry]:
+        """Of `entries` (by default, the journal read now), those of the other writers still at
+        work: none on an embedded store, whose write lock this writer holds."""
         if self.store.lock_path is not None:
             return []
+        entries = self.journal() if entries is None else entries
         alive_after = time.time() - LEASE_SECONDS
-        entries = (
-            JournalEntry.from_chroma(id_, meta) for id_, meta in self.store.journal_entries()
-        )
         return [entry for entry in entries if entry.id != self.id and entry.heartbeat > alive_after]
 
 
@@ -145,7 +148,7 @@ def indexed_chunks(batch: Sequence[ArticleChunks], versions: dict[str, str]) -> 
             chunk.id,
             article.id,
             versions[article.id],
-            f"{article.title}\n{chunk.text}",
+            IndexedChunk.searched(article.title, chunk.text),
             date_number(article.date) if article.date else None,
         )
         for article, chunks, _ in batch
