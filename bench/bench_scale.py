@@ -90,6 +90,8 @@ FIGURES = (
 )
 # Figures of the build that say where it got to, not what anything cost.
 BOOKKEEPING = {"next_article", "chunks", "batches", "written", "seconds"}
+# With --keep, what a size's build wrote, so --reuse can measure that store again unbuilt.
+BUILT_FILE = "build.json"
 VERSIONED_PACKAGES = ("qa-news", "chromadb", "onnxruntime", "numpy")
 # The article each one-article ingest adds: made up, news-like, a few chunks long.
 NEW_ARTICLE = """date {day}
@@ -123,7 +125,9 @@ def main() -> None:
         return
     sizes = sorted({int(size) for size in args.sizes.split(",")})
     modes = MODES if args.mode == "both" else (args.mode,)
-    if args.keep:
+    if args.reuse and not args.keep:
+        sys.exit("--reuse measures the stores an earlier run left in --keep DIR: give --keep.")
+    if args.keep and not args.reuse:
         refuse_kept_folders(args.keep, sizes, modes)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="qa-bench-scale-", ignore_cleanup_errors=True) as tmp:
@@ -167,6 +171,11 @@ def parse_args() -> argparse.Namespace:
         "--bulk",
         action="store_true",
         help="stamp records with the time they are written, as one bulk ingest does",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the stores an earlier run left in --keep DIR again, without building",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object, no table")
     parser.add_argument(
@@ -261,10 +270,16 @@ class Bench:
             layout = self.layout_for(mode, size, previous)
             link_models(self.models, layout.home / "models")
             with self.chroma(layout) as server:
-                log(f"[{mode}] growing the store to {size:,} chunks...")
-                spec = {**prepared, **built, "size": size, "first_stamp_ms": self.first_stamp_ms}
-                build = self.run_phase("build", spec, layout, server)
+                if self.args.reuse:
+                    build = self.kept_build(layout)
+                else:
+                    log(f"[{mode}] growing the store to {size:,} chunks...")
+                    spec = {**prepared, **built, "size": size}
+                    spec["first_stamp_ms"] = self.first_stamp_ms
+                    build = self.run_phase("build", spec, layout, server)
                 built = {key: build[key] for key in built}
+                if self.args.keep:
+                    (layout.folder / BUILT_FILE).write_text(json.dumps(build))
                 log(
                     f"  {build['chunks']:,} chunks ({build['written']:,} new) in "
                     f"{build['seconds']:.1f} s, {build['write_rate']:.0f} chunks/s"
@@ -277,12 +292,21 @@ class Bench:
             previous = layout
         return results
 
+    def kept_build(self, layout: Layout) -> dict[str, Any]:
+        """What the run that built this kept store wrote of it."""
+        try:
+            build = json.loads((layout.folder / BUILT_FILE).read_text())
+        except (OSError, ValueError) as error:
+            sys.exit(f"{layout.folder} holds no whole store of an earlier run ({error}).")
+        log(f"  reusing {layout.folder}: {build['chunks']:,} chunks")
+        return build
+
     def layout_for(self, mode: str, size: int, previous: Layout | None) -> Layout:
         """The next size's folder: the same one growing, or with --keep a copy of the last."""
         if not self.args.keep:
             return previous or Layout.of(self.tmp / mode, mode)
         layout = Layout.of(kept_folder(self.args.keep, mode, size).resolve(), mode)
-        if previous is not None:
+        if previous is not None and not self.args.reuse:
             log(f"  copying {previous.folder} to {layout.folder}...")
             shutil.copytree(previous.folder, layout.folder, ignore=shutil.ignore_patterns("models"))
         return layout

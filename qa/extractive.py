@@ -3,6 +3,7 @@
 import re
 from dataclasses import dataclass, replace
 
+from qa.calendar_words import MONTHS, WEEKDAYS, alternatives
 from qa.citations import NO_ANSWER, citation_for_span
 from qa.embeddings import Embedder
 from qa.sentences import Span, split_sentences
@@ -38,9 +39,8 @@ RANK_WEIGHT = 0.02
 NUMBER = re.compile(r"\b\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|"
                     r"dozen|hundred|thousand|million|billion)s?\b", re.IGNORECASE)  # fmt: skip
 TIME = re.compile(
-    r"\b(?:\d{4}|monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|"
-    r"tomorrow|week|month|year|january|february|march|april|may|june|july|august|september|"
-    r"october|november|december|last|next|ago|since|until)\b",
+    rf"\b(?:\d{{4}}|{alternatives(WEEKDAYS)}|today|yesterday|tomorrow|week|month|year|"
+    rf"{alternatives(MONTHS)}|last|next|ago|since|until)\b",
     re.IGNORECASE,
 )
 PROPER_NOUN = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+")
@@ -123,7 +123,6 @@ class ExtractiveAnswerer:
                     passage,
                     span,
                     score_sentence(
-                        similarity=0.0,
                         overlap=word_overlap(question_words, span.text),
                         type_match=matches_type(wants, span.text, question),
                         rank=passage.rank,
@@ -150,11 +149,11 @@ class ExtractiveAnswerer:
         return sorted(candidates, key=lambda c: c.score, reverse=True)
 
 
-def score_sentence(similarity: float, overlap: float, type_match: bool, rank: int) -> float:
-    """Meaning and shared words count most; the expected kind of answer and rank break ties."""
+def score_sentence(overlap: float, type_match: bool, rank: int) -> float:
+    """Shared words count most, then the expected kind of answer and rank; meaning is added
+    later, for the shortlist alone."""
     return (
-        SIMILARITY_WEIGHT * similarity
-        + OVERLAP_WEIGHT * overlap
+        OVERLAP_WEIGHT * overlap
         + TYPE_WEIGHT * type_match
         + RANK_WEIGHT / rank
     )

@@ -2,7 +2,7 @@
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +21,7 @@ from qa.loading import (
     stream_articles,
 )
 from qa.store import Store
+from qa.types import ProgressCallback
 from qa.web import FetchSettings, check_urls, is_url
 from qa.writer import Writer
 
@@ -30,7 +31,6 @@ EMBED_GROUP_CHUNKS = 256
 # Articles whose recorded versions are asked for in one store call.
 LOOKUP_GROUP_ARTICLES = 64
 
-ProgressCallback = Callable[[int, int], None]
 
 
 class NoArticlesError(InputError):

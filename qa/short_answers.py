@@ -1,13 +1,13 @@
 """The kind of answer a question asks for, and the one span of that kind a sentence holds."""
 
 import re
-from dataclasses import dataclass
 
-MONTHS = (
-    "January|February|March|April|May|June|July|August|September|October|November|December|"
-    "Jan\\.|Feb\\.|Mar\\.|Apr\\.|Jun\\.|Jul\\.|Aug\\.|Sept?\\.|Oct\\.|Nov\\.|Dec\\."
-)
-WEEKDAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+from qa import calendar_words
+from qa.calendar_words import alternatives
+from qa.sentences import Span
+
+MONTHS = alternatives(calendar_words.MONTHS + calendar_words.MONTH_ABBREVIATIONS)
+WEEKDAYS = alternatives(calendar_words.WEEKDAYS)
 NUMBER_WORDS = (
     "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|"
     "fifty|sixty|seventy|eighty|ninety|hundred|dozen"
@@ -103,8 +103,9 @@ NOT_NAMES = (
             "Tomorrow",
         ]
     )
-    | frozenset(MONTHS.replace("\\.", "").split("|"))
-    | frozenset(WEEKDAYS.split("|"))
+    | frozenset(word.rstrip(".") for word in calendar_words.MONTH_ABBREVIATIONS)
+    | frozenset(calendar_words.MONTHS)
+    | frozenset(calendar_words.WEEKDAYS)
 )
 
 ORGANISATION_NOUNS = (
@@ -114,15 +115,6 @@ ORGANISATION_NOUNS = (
     "committee|union|band|show|series|film|movie|game|website|company's"
 )
 PLACE_NOUNS = "country|city|state|region|province|county|town|island|nation|continent|capital"
-
-
-@dataclass(frozen=True)
-class Span:
-    """A short answer: its text and where it sits in the sentence."""
-
-    text: str
-    start: int
-    end: int
 
 
 def answer_kind(question: str) -> str | None:
@@ -170,7 +162,7 @@ def short_answer(kind: str | None, sentence: str, question: str) -> Span | None:
                 continue
         # Offsets into the sentence as written: a name spaced twice or with a no-break space
         # is quoted as it stands.
-        found.append(Span(sentence[start:end], start, end))
+        found.append(Span(start, end, sentence[start:end]))
     distinct = {" ".join(span.text.split()) for span in found}
     return found[0] if len(distinct) == 1 else None
 

@@ -98,6 +98,10 @@ class Citation:
 
 
 TokenCallback = Callable[[str], None]
+# (done, total): how far a long job has got.
+ProgressCallback = Callable[[int, int], None]
+# Chat messages as OpenAI-compatible servers take them: role and content.
+Messages = list[dict[str, str]]
 
 
 @dataclass(frozen=True)

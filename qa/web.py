@@ -20,6 +20,7 @@ from qa.loading import (
 )
 from qa.masking import mask_secrets
 from qa.settings import Settings
+from qa.types import ProgressCallback
 
 if TYPE_CHECKING:
     from ssl import SSLContext
@@ -48,7 +49,6 @@ ABANDON_AFTER = 1.0
 MAX_HOST_CHARS = 253
 MAX_LABEL_CHARS = 63
 
-ProgressCallback = Callable[[int, int], None]
 
 
 def user_agent() -> str:

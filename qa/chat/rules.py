@@ -4,6 +4,7 @@ words point back into the conversation, and what the last turns named for them."
 import re
 from dataclasses import dataclass
 
+from qa import calendar_words
 from qa.citations import strip_markers
 from qa.types import Turn
 from qa.words import STOPWORDS
@@ -24,11 +25,8 @@ MOTION_VERBS = re.compile(
 ELLIPTICAL_START = re.compile(
     r"^\s*(and|but|also|so|what about|how about|what else|anything else)\b", re.I
 )
-MONTHS = [
-    "january", "february", "march", "april", "may", "june", "july", "august", "september",
-    "october", "november", "december",
-]  # fmt: skip
-WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+MONTHS = [month.lower() for month in calendar_words.MONTHS]
+WEEKDAYS = [day.lower() for day in calendar_words.WEEKDAYS]
 NOT_NAME_WORDS = (
     STOPWORDS
     | set(MONTHS)

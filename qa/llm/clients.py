@@ -9,13 +9,13 @@ from typing import Any, Protocol
 from qa.errors import InputError, LLMError
 from qa.llm.limits import ReplyFault, within_limits
 from qa.settings import Settings
+from qa.types import Messages
 
 # Answers are one to three sentences; the cap keeps a rambling model from running on.
 MAX_ANSWER_TOKENS = 300
 # What llama.cpp's server uses by default; without it small models loop on a phrase.
 LOCAL_REPEAT_PENALTY = 1.1
 
-Messages = list[dict[str, str]]
 # How LangChain names the package a provider needs: "... requires the langchain-x package".
 MISSING_PACKAGE = re.compile(r"requires the (\S+) package")
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from qa.errors import LLMError
+from qa.types import Messages
 
 # Room for k=5 passages of 800 characters, the instructions and the answer.
 CONTEXT_TOKENS = 4096
@@ -25,7 +26,6 @@ PORTABLE_BUILD_HINT = (
     "llama-cpp-python"
 )
 
-Messages = list[dict[str, str]]
 
 
 class LocalModel:
