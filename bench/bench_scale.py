@@ -26,10 +26,13 @@ a ratio.
 
     python bench/bench_scale.py --sizes 10000,100000 --mode both
     python bench/bench_scale.py --sizes 10000,100000,1000000 --mode server --keep /data/scale
+    python bench/bench_scale.py --sizes 10000,1000000 --mode server --keep /data/scale --reuse
 
 Progress goes to stderr; a table (or, with --json, one JSON object) to stdout; the curves to
 --plot. With --keep DIR, `DIR/SIZE/` is a QA_HOME that plain `qa` commands use as it is, and
-`DIR/SIZE-server/` holds a server's data with a README.txt saying how to start it.
+`DIR/SIZE-server/` holds a server's data with a README.txt saying how to start it. With --reuse
+as well, the stores a run left whole there are measured again as they are (a big one takes an
+hour to build), and only the sizes missing are built.
 """
 
 import argparse
@@ -127,8 +130,8 @@ def main() -> None:
     modes = MODES if args.mode == "both" else (args.mode,)
     if args.reuse and not args.keep:
         sys.exit("--reuse measures the stores an earlier run left in --keep DIR: give --keep.")
-    if args.keep and not args.reuse:
-        refuse_kept_folders(args.keep, sizes, modes)
+    if args.keep:
+        refuse_kept_folders(args.keep, sizes, modes, args.reuse)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="qa-bench-scale-", ignore_cleanup_errors=True) as tmp:
         bench = Bench(args, sizes, Path(tmp))
@@ -175,7 +178,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--reuse",
         action="store_true",
-        help="measure the stores an earlier run left in --keep DIR again, without building",
+        help="measure the whole stores an earlier run left in --keep DIR again, unbuilt; "
+        "build the sizes it did not reach",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object, no table")
     parser.add_argument(
@@ -188,17 +192,22 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def refuse_kept_folders(keep: Path, sizes: list[int], modes: tuple[str, ...]) -> None:
-    """Never build into a kept store of an earlier run: its figures would be of another store."""
+def refuse_kept_folders(keep: Path, sizes: list[int], modes: tuple[str, ...], reuse: bool) -> None:
+    """Never build into a kept store of an earlier run: its figures would be of another store.
+    With --reuse, whole stores are measured again; one whose build was cut short is refused."""
     taken = [
         folder
         for size in sizes
         for mode in modes
-        if (folder := kept_folder(keep, mode, size)).exists() and any(folder.iterdir())
+        if (folder := kept_folder(keep, mode, size)).exists()
+        and any(folder.iterdir())
+        and not (reuse and (folder / BUILT_FILE).is_file())
     ]
     if taken:
         sys.exit(
-            f"{', '.join(map(str, taken))} already exist; remove them or choose another --keep."
+            f"{', '.join(map(str, taken))} already exist"
+            + (" but were never built whole" if reuse else "")
+            + "; remove them or choose another --keep."
         )
 
 
@@ -267,10 +276,13 @@ class Bench:
         built = {"next_article": 0, "chunks": 0, "batches": 0}
         previous: Layout | None = None
         for size in sizes:
-            layout = self.layout_for(mode, size, previous)
+            kept = (
+                self.args.reuse and (kept_folder(self.args.keep, mode, size) / BUILT_FILE).is_file()
+            )
+            layout = self.layout_for(mode, size, None if kept else previous)
             link_models(self.models, layout.home / "models")
             with self.chroma(layout) as server:
-                if self.args.reuse:
+                if kept:
                     build = self.kept_build(layout)
                 else:
                     log(f"[{mode}] growing the store to {size:,} chunks...")
@@ -306,7 +318,7 @@ class Bench:
         if not self.args.keep:
             return previous or Layout.of(self.tmp / mode, mode)
         layout = Layout.of(kept_folder(self.args.keep, mode, size).resolve(), mode)
-        if previous is not None and not self.args.reuse:
+        if previous is not None:
             log(f"  copying {previous.folder} to {layout.folder}...")
             shutil.copytree(previous.folder, layout.folder, ignore=shutil.ignore_patterns("models"))
         return layout
