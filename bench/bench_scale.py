@@ -360,7 +360,8 @@ class Bench:
         articles.mkdir(exist_ok=True)
         runs: dict[str, list[Measured]] = {"ingest": [], "ask": []}
         for run in range(COLD_RUNS):
-            article = articles / f"scale-{mode}-{size}-{run}.txt"
+            # A new name each run: a kept store measured again must take it as a new article.
+            article = articles / f"scale-{mode}-{size}-{run}-{time.time_ns()}.txt"
             article.write_text(NEW_ARTICLE.format(day=date.today().isoformat()))
             commands = {
                 "ingest": [qa_command(), "ingest", str(article), "--json"],
