@@ -16,14 +16,6 @@ from qa.errors import StoreError
 DATABASE = "chroma.sqlite3"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SQLITE_HEADER_BYTES = 100
-# What SQLite and Chroma's vector index say when their files are damaged, and what to call it.
-DAMAGE_MESSAGES = {
-    "database disk image is malformed": "is malformed (SQLite cannot read its pages)",
-    "file is not a database": "is not an SQLite database",
-    "error getting embedding": "has a vector index that does not match its records",
-    "error loading hnsw index": "has a vector index that cannot be loaded",
-    "unpickling": "has a vector index whose id map cannot be read",
-}
 # hnswlib's index header as Chroma writes it (format version 1): version, then size_t
 # offset_level0, max_elements, element count, bytes per element, ...; 100 bytes in all.
 HNSW_HEADER = "header.bin"
@@ -73,16 +65,6 @@ def database_problem(database: Path) -> str | None:
         expected = (65536 if page_size == 1 else page_size) * pages
         if database.stat().st_size < expected:
             return "is truncated"
-    return None
-
-
-def damage_named_by(error: BaseException) -> str | None:
-    """What a failure from Chroma says about its files, when it says they are damaged."""
-    text = " ".join(str(part) for part in (error, error.__cause__, error.__context__) if part)
-    lowered = text.lower()
-    for phrase, problem in DAMAGE_MESSAGES.items():
-        if phrase in lowered:
-            return problem
     return None
 
 

@@ -17,18 +17,18 @@ from tests.conftest import SEED_ARTICLE
 KILLED_INGEST = """
 import os, signal, sys
 from qa import cli
-from qa.store import Store
+from qa.chroma_gateway import ChromaGateway
 
-kill_at, calls, call = int(sys.argv[1]), 0, Store._call
+kill_at, calls, entered = int(sys.argv[1]), 0, ChromaGateway.calls
 
-def dying_call(self, operation):
+def dying_calls(self):
     global calls
     calls += 1
     if calls == kill_at:
         os.kill(os.getpid(), signal.SIGKILL)
-    return call(self, operation)
+    return entered(self)
 
-Store._call = dying_call
+ChromaGateway.calls = dying_calls
 sys.argv = ["qa", "ingest", *sys.argv[2:]]
 cli.main()
 """

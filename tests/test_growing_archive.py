@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from qa.chunk_collection import ChunkCollection
 from qa.store import Store
 from tests.conftest import KREMLIN_QUESTION, SEEDS
 
@@ -29,7 +30,8 @@ def no_whole_reads(monkeypatch):
     def whole_read(*args, **kwargs):
         raise AssertionError("read the whole collection")
 
-    for name in ("_pages", "articles", "article_hashes", "chunk_ids"):
+    monkeypatch.setattr(ChunkCollection, "_pages", whole_read)
+    for name in ("articles", "article_hashes", "chunk_ids"):
         monkeypatch.setattr(Store, name, whole_read)
 
 

@@ -1,0 +1,164 @@
+"""The one way into Chroma: its client, embedded or on a server, and the one place where its
+failures become qa's errors."""
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+from qa.errors import InputError, StoreError, StoreUnavailableError
+from qa.masking import mask_secrets
+from qa.store_files import DATABASE, damaged
+
+# What SQLite and Chroma's vector index say when their files are damaged, and what to call it.
+DAMAGE_MESSAGES = {
+    "database disk image is malformed": "is malformed (SQLite cannot read its pages)",
+    "file is not a database": "is not an SQLite database",
+    "error getting embedding": "has a vector index that does not match its records",
+    "error loading hnsw index": "has a vector index that cannot be loaded",
+    "unpickling": "has a vector index whose id map cannot be read",
+}
+T = TypeVar("T")
+
+
+class ChromaGateway:
+    """A Chroma client, and `calls()`, which every call to Chroma runs inside."""
+
+    def __init__(self, client: Any, location: str, path: Path | None = None) -> None:
+        self.client = client
+        # For messages: a server's URL never shows a password or token here.
+        self.location = location
+        # The embedded store's folder; None on a server.
+        self.path = path
+        self._max_batch: int | None = None
+
+    @contextmanager
+    def calls(self) -> Iterator[None]:
+        """Turn a failure of the Chroma calls inside into one clear error."""
+        try:
+            yield
+        except StoreError:
+            raise
+        # Chroma's HTTP client raises a bare Exception for any server error it has no class
+        # for, so no narrower type catches them all.
+        except Exception as error:
+            raise self._store_error(error) from error
+
+    def collection(self, name: str) -> Any:
+        """The collection called `name`, or None; never creates it."""
+        from chromadb.errors import NotFoundError
+
+        with self.calls():
+            try:
+                return self.client.get_collection(name)
+            except NotFoundError:
+                return None
+
+    def get_collection(self, name: str) -> Any:
+        """The collection called `name`; a StoreError if there is none."""
+        with self.calls():
+            return self.client.get_collection(name)
+
+    def create_collection(self, name: str, metadata: dict[str, Any]) -> Any:
+        """A new collection searched by cosine distance; fails if it exists."""
+        with self.calls():
+            return self.client.create_collection(
+                name, metadata=metadata, configuration={"hnsw": {"space": "cosine"}}
+            )
+
+    def get_or_create_collection(self, name: str) -> Any:
+        with self.calls():
+            return self.client.get_or_create_collection(name)
+
+    def delete_collection(self, name: str) -> None:
+        with self.calls():
+            self.client.delete_collection(name)
+
+    def batches(self, rows: Sequence[T]) -> Iterator[Sequence[T]]:
+        """`rows` in parts no larger than one Chroma call accepts."""
+        if self._max_batch is None:
+            with self.calls():
+                self._max_batch = self.client.get_max_batch_size()
+        yield from in_parts(rows, self._max_batch)
+
+    def _store_error(self, error: Exception) -> StoreError:
+        if _is_connection_error(error):
+            return StoreUnavailableError(
+                f"Lost the connection to the Chroma server at {self.location}.",
+                "Check that `chroma run` is still running.",
+            )
+        problem = damage_named_by(error)
+        if problem and self.path is not None:
+            return damaged(self.path, self.path / DATABASE, problem)
+        return StoreError(f"Chroma failed: {error}")
+
+
+def persistent_client(path: Path) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(
+            path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
+        )
+    except Exception as error:
+        problem = damage_named_by(error)
+        if problem:
+            raise damaged(path, path / DATABASE, problem) from error
+        raise StoreError(f"Cannot open the store at {path}: {error}", "Check QA_HOME.") from error
+
+
+def http_client(url: str) -> Any:
+    """A client for a Chroma server; fails at once, with the URL, when it cannot be reached."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    parsed = urlparse(url if "://" in url else f"http://{url}")
+    if not parsed.hostname:
+        raise InputError(
+            f"Invalid Chroma URL {mask_secrets(url)!r}.", "Example: http://127.0.0.1:8000"
+        )
+    ssl = parsed.scheme == "https"
+    try:
+        client = chromadb.HttpClient(
+            host=parsed.hostname,
+            port=parsed.port or (443 if ssl else 8000),
+            ssl=ssl,
+            settings=ChromaSettings(anonymized_telemetry=False),
+        )
+        client.heartbeat()
+    except Exception as error:
+        raise StoreUnavailableError(
+            f"Cannot reach the Chroma server at {mask_secrets(url)}.",
+            "Start it with `chroma run --path DIR --port PORT`, or unset QA_CHROMA_URL "
+            "to use the embedded store.",
+        ) from error
+    return client
+
+
+def in_parts(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """`items` in consecutive parts of at most `size`."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def damage_named_by(error: BaseException) -> str | None:
+    """What a failure from Chroma says about its files, when it says they are damaged."""
+    text = " ".join(str(part) for part in (error, error.__cause__, error.__context__) if part)
+    lowered = text.lower()
+    for phrase, problem in DAMAGE_MESSAGES.items():
+        if phrase in lowered:
+            return problem
+    return None
+
+
+def _is_connection_error(error: Exception) -> bool:
+    """A refused, reset or dropped connection to the server, here or where the error began."""
+    import httpx
+
+    return any(
+        isinstance(cause, httpx.TransportError)
+        for cause in (error, error.__cause__, error.__context__)
+    )
