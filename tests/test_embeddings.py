@@ -1,3 +1,4 @@
+import importlib.util
 import json
 import os
 import shutil
@@ -12,6 +13,11 @@ from qa.onnx_embedder import OnnxEmbedder
 from tests.conftest import KREMLIN_QUESTION, ROOT, SEEDS
 
 MODEL = "all-MiniLM-L6-v2"
+# What the onnx graph is compared with: sentence-transformers, from the torch extra.
+needs_torch = pytest.mark.skipif(
+    importlib.util.find_spec("sentence_transformers") is None,
+    reason='needs pip install -e ".[torch]"',
+)
 SPORT = "The striker scored twice in the second half as the home side won the derby. "
 MARKETS = "Bond yields rose after the central bank signalled further rate increases. "
 # Sport for about 160 tokens, then markets for 390 more: a vector read up to token 256 mixes
@@ -38,6 +44,7 @@ def cosines(left, right):
     return (np.array(left) * np.array(right)).sum(axis=1)
 
 
+@needs_torch
 def test_onnx_vectors_match_sentence_transformers_on_varied_texts(onnx):
     from tokenizers import Tokenizer
 
@@ -84,7 +91,7 @@ try:
 except SystemExit as exit:
     assert not exit.code, exit.code
 heavy = [name for name in sys.modules if name.split(".")[0] in
-         ("torch", "transformers", "sentence_transformers")]
+         ("torch", "transformers", "sentence_transformers", "scipy", "sklearn", "onnx")]
 assert not heavy, heavy[:5]
 """
     ask = subprocess.run(
@@ -94,6 +101,7 @@ assert not heavy, heavy[:5]
     assert "755" in json.loads(ask.stdout)["answer"]
 
 
+@needs_torch
 def test_collection_built_with_torch_answers_with_onnx(run, monkeypatch):
     monkeypatch.setenv("QA_EMBEDDING_BACKEND", "torch")
     assert run("ingest", SEEDS).exit_code == 0
@@ -103,6 +111,7 @@ def test_collection_built_with_torch_answers_with_onnx(run, monkeypatch):
     assert "755" in json.loads(result.stdout)["answer"]
 
 
+@needs_torch
 def test_model_with_other_weights_gets_its_own_graph(tmp_path):
     from safetensors.numpy import load_file, save_file
 
