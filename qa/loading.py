@@ -82,6 +82,15 @@ class Note:
     message: str
 
 
+@dataclass(frozen=True)
+class Unchanged:
+    """An article known to be as the store holds it without reading it again (a feed entry
+    not updated, a page answered 304 Not Modified)."""
+
+    article_id: str
+    location: str
+
+
 @dataclass
 class LoadResult:
     articles: list[Article] = field(default_factory=list)

@@ -3,24 +3,18 @@
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from qa.errors import InputError
-from qa.loading import (
-    DEFAULT_MAX_ARTICLE_MB,
-    LoadResult,
-    Skipped,
-    article_from_page,
-    normalise_date,
-    too_large,
-)
+from qa.feed_state import state_path
+from qa.loading import LoadResult, Skipped, article_from_page, normalise_date, too_large
 from qa.masking import mask_secrets
 from qa.settings import Settings
-from qa.types import ProgressCallback
 
 if TYPE_CHECKING:
     from ssl import SSLContext
@@ -28,6 +22,7 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 20.0
 DEFAULT_CONCURRENCY = 4
 DEFAULT_MAX_PAGE_MB = 10.0
+DEFAULT_HOST_DELAY = 1.0
 MAX_REDIRECTS = 5
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
 FEED_TYPES = {
@@ -50,7 +45,6 @@ MAX_HOST_CHARS = 253
 MAX_LABEL_CHARS = 63
 
 
-
 def user_agent() -> str:
     try:
         release = version("qa-news")
@@ -59,15 +53,24 @@ def user_agent() -> str:
     return f"qa-news/{release} (news question answering; +https://pypi.org/project/qa-news/)"
 
 
+def agent_token() -> str:
+    """The name robots.txt rules address qa by."""
+    return user_agent().split("/")[0]
+
+
 @dataclass(frozen=True)
 class FetchSettings:
-    """How pages are fetched: a deadline per page, a size limit, requests at once, and whether
-    links may reach private addresses."""
+    """How pages are fetched: a deadline per page, a size limit, requests at once, the pause
+    between two requests to one host, whether links may reach private addresses, and where
+    what was fetched is remembered (`state_file`; None: nowhere, everything is fetched)."""
 
     timeout: float = DEFAULT_TIMEOUT
     max_page_mb: float = DEFAULT_MAX_PAGE_MB
     concurrency: int = DEFAULT_CONCURRENCY
     allow_private: bool = False
+    host_delay: float = DEFAULT_HOST_DELAY
+    state_file: Path | None = None
+    refetch: bool = False
 
     @classmethod
     def of(cls, settings: Settings) -> "FetchSettings":
@@ -76,17 +79,24 @@ class FetchSettings:
             max_page_mb=settings.max_page_mb,
             concurrency=settings.fetch_concurrency,
             allow_private=settings.fetch_allow_private,
+            host_delay=settings.fetch_host_delay,
+            state_file=state_path(settings),
+            refetch=settings.refetch,
         )
 
 
 @dataclass(frozen=True)
 class Reply:
-    """A page or feed as fetched: where it ended up after redirects, and its bytes."""
+    """A page or feed as fetched: where it ended up after redirects, and its bytes; `status`
+    304 (no body) when it has not changed since the version its validators name."""
 
     url: str
     content_type: str
     charset: str | None
     body: bytes
+    status: int = 200
+    etag: str | None = None
+    last_modified: str | None = None
 
     @property
     def kind(self) -> str:
@@ -119,7 +129,23 @@ class Reply:
 
 
 class FetchFailed(Exception):
-    """One URL could not be read; the message is the reason shown beside it."""
+    """One URL could not be read; the message is the reason shown beside it.
+
+    `status` is the HTTP status of a refusal, `retry_after` its Retry-After header, and
+    `refused` says the address was not one a link may reach.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        status: int | None = None,
+        retry_after: str | None = None,
+        refused: bool = False,
+    ) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.retry_after = retry_after
+        self.refused = refused
 
 
 def is_url(text: str) -> bool:
@@ -179,87 +205,26 @@ def article_id(url: str) -> str:
     return urlunsplit(("", host, parts.path.rstrip("/"), parts.query, "")).removeprefix("//")
 
 
-def fetch_articles(
-    urls: list[str],
-    settings: FetchSettings,
-    max_article_mb: float = DEFAULT_MAX_ARTICLE_MB,
-    progress: ProgressCallback | None = None,
-) -> LoadResult:
-    """The articles at `urls`: pages directly, feeds by the pages their entries link to.
-
-    Each failure is one skipped line naming the URL; the other URLs go on.
-    """
-    import httpx
-
-    result = LoadResult()
-    counter = _Counter(progress)
-    # One for every fetch: loading the certificates takes about as long as a small page.
-    ssl_context = httpx.create_ssl_context()
-    with ThreadPoolExecutor(max_workers=settings.concurrency) as pool:
-
-        def fetch_later(url: str, typed: str) -> Future:
-            counter.add_total(1)
-            future = pool.submit(fetch, url, settings, typed, ssl_context)
-            future.add_done_callback(lambda _: counter.add_done(1))
-            return future
-
-        try:
-            read_all(urls, fetch_later, result, max_article_mb)
-        except BaseException:
-            # Ctrl-C or a bug: the fetches not started yet are dropped instead of awaited.
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-    return result
-
-
-def read_all(
-    urls: list[str],
-    fetch_later: Callable[[str, str], Future],
-    result: LoadResult,
-    max_article_mb: float,
-) -> None:
-    """Fetch `urls`, then every feed entry, and add what each page holds to `result`.
-
-    `fetch_later(url, typed)` fetches `url` found by way of `typed`, the URL the user gave.
-    """
-    requested = list(dict.fromkeys(urls))
-    seen = set(requested)
-    replies = [(url, fetch_later(url, url)) for url in requested]
-    # Every page to read, in the order given: a page itself, or a feed's entries in turn.
-    pages: list[tuple[str, Future, dict | None]] = []
-    for url, future in replies:
-        try:
-            reply = future.result()
-        except FetchFailed as error:
-            result.add(skipped(url, str(error)), url)
-            continue
-        if reply.kind != "feed":
-            pages.append((url, future, None))
-            continue
-        for entry in feed_entries(reply, result):
-            if entry["link"] not in seen:
-                seen.add(entry["link"])
-                pages.append((entry["link"], fetch_later(entry["link"], url), entry))
-    for url, future, entry in pages:
-        try:
-            reply = future.result()
-        except FetchFailed as error:
-            result.add(skipped(url, str(error)), url)
-            continue
-        result.add(read_page(url, reply, entry, max_article_mb), url)
-
-
 def skipped(url: str, reason: str) -> Skipped:
     """A URL that gave no article; credentials in it are not repeated on screen."""
     return Skipped(mask_secrets(url), reason)
 
 
-def fetch(url: str, settings: FetchSettings, typed: str, ssl_context: "SSLContext") -> Reply:
+def fetch(
+    url: str,
+    settings: FetchSettings,
+    typed: str,
+    ssl_context: "SSLContext",
+    conditions: dict[str, str] | None = None,
+    on_request: Callable[[], None] | None = None,
+) -> Reply:
     """The reply at `url`, read whole within the deadline and the size limit.
 
     `url` may reach a private address only on the host and port of `typed`, the URL given on
-    the command line, unless `settings.allow_private`. Nothing of the fetch outlives its
-    deadline by more than ABANDON_AFTER.
+    the command line, unless `settings.allow_private`. `conditions` are the If-None-Match /
+    If-Modified-Since headers of a version already held; `on_request` is called for every
+    request sent, redirects included. Nothing of the fetch outlives its deadline by more than
+    ABANDON_AFTER.
     """
     problem = url_problem(url)
     if problem:
@@ -268,7 +233,9 @@ def fetch(url: str, settings: FetchSettings, typed: str, ssl_context: "SSLContex
 
     def attempt() -> None:
         try:
-            outcome.set_result(download(url, settings, typed, ssl_context))
+            outcome.set_result(
+                download(url, settings, typed, ssl_context, conditions or {}, on_request)
+            )
         # Whatever it raises, the waiting thread raises in turn.
         except BaseException as error:
             outcome.set_exception(error)
@@ -281,7 +248,14 @@ def fetch(url: str, settings: FetchSettings, typed: str, ssl_context: "SSLContex
     return outcome.result()
 
 
-def download(url: str, settings: FetchSettings, typed: str, ssl_context: "SSLContext") -> Reply:
+def download(
+    url: str,
+    settings: FetchSettings,
+    typed: str,
+    ssl_context: "SSLContext",
+    conditions: dict[str, str],
+    on_request: Callable[[], None] | None,
+) -> Reply:
     """The reply at `url`, its connections opened only where `typed` allows."""
     import httpx
 
@@ -289,6 +263,7 @@ def download(url: str, settings: FetchSettings, typed: str, ssl_context: "SSLCon
 
     deadline = time.monotonic() + settings.timeout
     backend = GuardedBackend(deadline, Origin.of(typed), settings.allow_private)
+    hooks = {"request": [lambda _: on_request()]} if on_request else {}
     try:
         with httpx.Client(
             transport=GuardedTransport(backend, ssl_context),
@@ -296,10 +271,11 @@ def download(url: str, settings: FetchSettings, typed: str, ssl_context: "SSLCon
             max_redirects=MAX_REDIRECTS,
             timeout=settings.timeout,
             headers={"User-Agent": user_agent()},
+            event_hooks=hooks,
         ) as client:
-            return read_reply(client, url, settings)
+            return read_reply(client, url, settings, conditions)
     except RefusedAddress as error:
-        raise FetchFailed(str(error)) from None
+        raise FetchFailed(str(error), refused=True) from None
     except httpx.TimeoutException:
         raise FetchFailed(no_reply_in_time(settings)) from None
     except httpx.TooManyRedirects:
@@ -315,12 +291,20 @@ def download(url: str, settings: FetchSettings, typed: str, ssl_context: "SSLCon
         raise FetchFailed(f"redirected to an invalid URL: {short_reason(error)}") from None
 
 
-def read_reply(client, url: str, settings: FetchSettings) -> Reply:
+def read_reply(client, url: str, settings: FetchSettings, conditions: dict[str, str]) -> Reply:
     limit = int(settings.max_page_mb * 1_000_000)
-    with client.stream("GET", url) as response:
-        if response.status_code >= 400:
-            raise FetchFailed(f"HTTP {response.status_code} {response.reason_phrase}".strip())
-        declared = response.headers.get("content-length", "")
+    with client.stream("GET", url, headers=conditions) as response:
+        headers = response.headers
+        validators = {"etag": headers.get("etag"), "last_modified": headers.get("last-modified")}
+        if response.status_code == 304 and conditions:
+            return Reply(str(response.url), "", None, b"", status=304, **validators)
+        if response.status_code >= 400 or response.status_code == 304:
+            raise FetchFailed(
+                f"HTTP {response.status_code} {response.reason_phrase}".strip(),
+                status=response.status_code,
+                retry_after=headers.get("retry-after"),
+            )
+        declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise FetchFailed(page_too_large(int(declared), settings))
         body = bytearray()
@@ -329,12 +313,13 @@ def read_reply(client, url: str, settings: FetchSettings) -> Reply:
             body += piece
             if len(body) > limit:
                 raise FetchFailed(page_too_large(len(body), settings))
-        content_type = response.headers.get("content-type", "")
+        content_type = headers.get("content-type", "")
         return Reply(
             url=str(response.url),
             content_type=content_type.split(";")[0].strip().lower(),
             charset=response.charset_encoding,
             body=bytes(body),
+            **validators,
         )
 
 
@@ -362,7 +347,11 @@ def short_reason(error: Exception) -> str:
 
 
 def feed_entries(reply: Reply, result: LoadResult) -> list[dict]:
-    """The linked entries of a feed, each with its title and date; problems go to `result`."""
+    """The linked entries of a feed, each with its title, date, identity (`key`: its GUID, else
+    its link) and the time it was last updated; problems with entries go to `result`.
+
+    Raises FetchFailed when the reply is no feed at all.
+    """
     import feedparser
 
     parsed = feedparser.parse(reply.body, response_headers={"content-location": reply.url})
@@ -371,8 +360,7 @@ def feed_entries(reply: Reply, result: LoadResult) -> list[dict]:
     if not parsed.version or (parsed.bozo and not linked):
         problem = parsed.get("bozo_exception")
         reason = f": {short_reason(problem)}" if problem else ""
-        result.add(skipped(reply.url, f"not a valid RSS or Atom feed{reason}"), reply.url)
-        return []
+        raise FetchFailed(f"not a valid RSS or Atom feed{reason}")
     if not parsed.entries:
         result.add(skipped(reply.url, "the feed has no entries"), reply.url)
     feed_title = parsed.feed.get("title")
@@ -388,9 +376,20 @@ def feed_entries(reply: Reply, result: LoadResult) -> list[dict]:
                 "title": entry.get("title"),
                 "date": time.strftime("%Y-%m-%d", published) if published else None,
                 "source": feed_title,
+                "key": entry.get("id") or entry["link"],
+                "updated": entry_updated(entry),
             }
         )
     return entries
+
+
+def entry_updated(entry: dict) -> str | None:
+    """When the entry says it last changed, as UTC text (its own words when unparsable)."""
+    # Read as a plain dict: feedparser answers a missing `updated` with `published`, and warns.
+    parsed = dict.get(entry, "updated_parsed") or entry.get("published_parsed")
+    if parsed:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", parsed)
+    return dict.get(entry, "updated") or entry.get("published") or None
 
 
 def read_page(url: str, reply: Reply, entry: dict | None, max_article_mb: float):
@@ -420,27 +419,3 @@ def read_page(url: str, reply: Reply, entry: dict | None, max_article_mb: float)
     if page.canonical_url:
         article = replace(article, extra={**article.extra, "canonical_url": page.canonical_url})
     return article
-
-
-class _Counter:
-    """Fetches done out of fetches known, reported from the worker threads."""
-
-    def __init__(self, progress: ProgressCallback | None) -> None:
-        self.progress = progress
-        self.done = 0
-        self.total = 0
-        self.lock = threading.Lock()
-
-    def add_total(self, count: int) -> None:
-        with self.lock:
-            self.total += count
-            self._report()
-
-    def add_done(self, count: int) -> None:
-        with self.lock:
-            self.done += count
-            self._report()
-
-    def _report(self) -> None:
-        if self.progress:
-            self.progress(self.done, self.total)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from html import escape
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -19,7 +19,11 @@ PAGES = Path(__file__).parent / "pages"
 
 @dataclass
 class Route:
-    """One reply: status, content type and body; `delay` before it, or a body that trickles."""
+    """One reply: status, content type and body; `delay` before it, or a body that trickles.
+
+    With `etag` or `last_modified` the reply carries that validator, and a request naming it
+    (If-None-Match, If-Modified-Since) is answered 304 Not Modified; `headers` are sent too.
+    """
 
     body: bytes = b""
     content_type: str = "text/html; charset=utf-8"
@@ -27,12 +31,39 @@ class Route:
     delay: float = 0.0
     trickle: float = 0.0
     location: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def not_modified(self, request_headers) -> bool:
+        if self.status != 200:
+            return False
+        tags = request_headers.get("If-None-Match")
+        if self.etag and tags:
+            return self.etag in [tag.strip() for tag in tags.split(",")]
+        since = request_headers.get("If-Modified-Since")
+        if self.last_modified and since:
+            with suppress(TypeError, ValueError):
+                return parsedate_to_datetime(self.last_modified) <= parsedate_to_datetime(since)
+        return False
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One request the site answered: path, request headers, status, and when (monotonic)."""
+
+    path: str
+    headers: dict[str, str]
+    status: int
+    started: float
+    finished: float
 
 
 @dataclass
 class NewsSite:
     routes: dict[str, Route] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
     base: str = ""
 
     def url(self, path: str) -> str:
@@ -49,25 +80,37 @@ def serve_news_site() -> Iterator[NewsSite]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            started = time.monotonic()
             site.requests.append(self.path)
             route = site.routes.get(self.path, Route(b"<h1>Not found</h1>", status=404))
             time.sleep(route.delay)
-            self.send_response(route.status)
+            status = 304 if route.not_modified(self.headers) else route.status
+            body = b"" if status == 304 else route.body
+            self.send_response(status)
             if route.location:
                 self.send_header("Location", route.location)
-            self.send_header("Content-Type", route.content_type)
-            self.send_header("Content-Length", str(len(route.body)))
+            for name, value in (("ETag", route.etag), ("Last-Modified", route.last_modified)):
+                if value:
+                    self.send_header(name, value)
+            for name, value in route.headers.items():
+                self.send_header(name, value)
+            if status != 304:
+                self.send_header("Content-Type", route.content_type)
+                self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             try:
                 if not route.trickle:
-                    self.wfile.write(route.body)
+                    self.wfile.write(body)
                     return
-                for byte in route.body:
+                for byte in body:
                     self.wfile.write(bytes([byte]))
                     self.wfile.flush()
                     time.sleep(route.trickle)
             except (BrokenPipeError, ConnectionResetError):
                 pass
+            finally:
+                headers = dict(self.headers.items())
+                site.hits.append(Hit(self.path, headers, status, started, time.monotonic()))
 
         def log_message(self, *args: object) -> None:
             pass
