@@ -1,7 +1,7 @@
 """Everything qa shows people, with Rich; records give their own JSON (`to_json()`)."""
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -26,14 +26,24 @@ QUOTE_PREVIEW_CHARS = 300
 # Skips of one reason beyond this many are counted, not listed (all are in --json).
 SKIPS_LISTED_PER_REASON = 3
 REASON_DETAILS = re.compile(r"'[^']*'|\"[^\"]*\"|\([^)]*\)|\d+")
+# What would end a field or a record of tab-separated output early.
+FIELD_BREAKS = re.compile(r"[\t\n\r\u2028\u2029]+")
 
 
 class SafeConsole(Console):
     """A console that never passes on a control character from the text it shows.
 
     Everything printed (answers, titles, passages, errors, tables) is made of segments; Rich's
-    own styling is added after this, so colours still work.
+    own styling is added after this, so colours still work. Off a terminal Rich adds no
+    styling at all, and `NO_COLOR` takes the colours out on one.
     """
+
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
+        if "soft_wrap" not in options:
+            # A file or pipe has no width: Rich would break lines at 80 columns, and a
+            # title or quote split over two lines is lost to grep.
+            self.soft_wrap = not self.is_terminal
 
     def _render_buffer(self, buffer) -> str:
         return super()._render_buffer(
@@ -43,7 +53,7 @@ class SafeConsole(Console):
 
 
 def stdout_console() -> Console:
-    return SafeConsole(highlight=False, soft_wrap=False)
+    return SafeConsole(highlight=False)
 
 
 def stderr_console() -> Console:
@@ -68,18 +78,19 @@ def own_line_for_errors(console: Console, streamed: list[str]) -> Iterator[None]
         raise
 
 
-def token_printer(
-    console: Console, streamed: list[str], before_first: Callable[[], None] | None = None
-) -> Callable[[str], None]:
-    """Prints each piece of a streamed answer as it comes, keeping them in `streamed`."""
-
-    def on_token(token: str) -> None:
+def print_stream(
+    console: Console,
+    pieces: Iterable[str],
+    streamed: list[str],
+    before_first: Callable[[], None] | None = None,
+) -> None:
+    """Prints each piece of a streamed answer as it comes, keeping them in `streamed`;
+    `before_first` runs just before the first piece is shown."""
+    for piece in pieces:
         if before_first and not streamed:
             before_first()
-        streamed.append(token)
-        console.print(token, end="", markup=False, highlight=False)
-
-    return on_token
+        streamed.append(piece)
+        console.print(piece, end="", markup=False, highlight=False)
 
 
 def render_answer_text(console: Console, answer: Answer) -> None:
@@ -121,7 +132,8 @@ def citation_line(citation: Citation) -> str:
         )
         if part
     )
-    return f"[bold cyan][{citation.marker}][/] [bold]{escape(passage.title)}[/] [dim]{details}[/]"
+    title = escape(one_line(passage.title))
+    return f"[bold cyan][{citation.marker}][/] [bold]{title}[/] [dim]{details}[/]"
 
 
 def copies_line(passage: Passage) -> str:
@@ -136,7 +148,7 @@ def render_answer(console: Console, answer: Answer) -> None:
 
 def render_passages(console: Console, passages: list[Passage]) -> None:
     for passage in passages:
-        header = f"[bold]#{passage.rank}[/] {escape(passage.title)}"
+        header = f"[bold]#{passage.rank}[/] {escape(one_line(passage.title))}"
         meta = f"{passage.date or 'undated'} · score {passage.score:.3f} · {passage.chunk_id}"
         console.print(f"{header} [dim]{escape(meta)}[/]")
         console.print(escape(passage.text), style="dim")
@@ -152,7 +164,8 @@ def render_ingest_report(console: Console, report: IngestReport) -> None:
     )
     render_skipped(console, report.skipped)
     for note in report.notes:
-        console.print(f"  [yellow]note[/] {escape(note.location)}: {escape(note.message)}")
+        where, message = escape(one_line(note.location)), escape(one_line(note.message))
+        console.print(f"  [yellow]note[/] {where}: {message}")
 
 
 def render_skipped(console: Console, skipped: list) -> None:
@@ -162,7 +175,8 @@ def render_skipped(console: Console, skipped: list) -> None:
         by_kind.setdefault(reason_kind(item.reason), []).append(item)
     for kind, items in by_kind.items():
         for item in items[:SKIPS_LISTED_PER_REASON]:
-            console.print(f"  [yellow]skipped[/] {escape(item.location)}: {escape(item.reason)}")
+            where, reason = escape(one_line(item.location)), escape(one_line(item.reason))
+            console.print(f"  [yellow]skipped[/] {where}: {reason}")
         more = len(items) - SKIPS_LISTED_PER_REASON
         if more > 0:
             console.print(
@@ -176,14 +190,37 @@ def reason_kind(reason: str) -> str:
 
 
 def render_sources(console: Console, records: list[ArticleRecord], collection: str) -> None:
+    header = ("id", "title", "date", "chunks")
+    rows = [(r.id, r.title, r.date or "", str(r.chunks)) for r in records]
+    if not console.is_terminal:
+        print_tab_separated(console, header, rows)
+        return
     table = Table(title=f"{len(records)} articles in {collection!r}", title_justify="left")
-    for column in ("id", "title", "date", "chunks"):
+    for column in header:
         table.add_column(column, justify="right" if column == "chunks" else "left")
-    for record in records:
-        table.add_row(
-            escape(record.id), escape(record.title), record.date or "", str(record.chunks)
-        )
+    for row in rows:
+        table.add_row(*map(escape, row))
     console.print(table)
+
+
+def print_tab_separated(
+    console: Console, header: tuple[str, ...], rows: list[tuple[str, ...]]
+) -> None:
+    """A table for a file or pipe: one header line, then one line a record, fields split by
+    tabs, so grep, cut, sort and wc -l see whole records."""
+    lines = ("\t".join(tab_separated_field(field) for field in row) for row in (header, *rows))
+    # Written past Rich, which would turn the tabs into spaces.
+    console.file.write("".join(line + "\n" for line in lines))
+    console.file.flush()
+
+
+def tab_separated_field(text: str) -> str:
+    return terminal_safe(one_line(text))
+
+
+def one_line(text: str) -> str:
+    """`text` with its tabs, newlines and line separators made spaces."""
+    return FIELD_BREAKS.sub(" ", text)
 
 
 @contextmanager
@@ -259,10 +296,14 @@ def render_notice(console: Console, text: str, warning: bool = False) -> None:
 
 
 def render_chat_help(console: Console, commands: tuple[tuple[str, str, str], ...]) -> None:
-    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
-    for name, argument, description in commands:
-        table.add_row(f"[bold]{escape(name)}[/] {escape(argument)}", escape(description))
-    console.print(table)
+    if not console.is_terminal:
+        rows = [(f"{name} {arg}".strip(), description) for name, arg, description in commands]
+        print_tab_separated(console, ("command", "description"), rows)
+    else:
+        table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
+        for name, argument, description in commands:
+            table.add_row(f"[bold]{escape(name)}[/] {escape(argument)}", escape(description))
+        console.print(table)
     console.print("[dim]Anything else is a question; follow-ups can refer to earlier answers.[/]")
 
 
@@ -314,8 +355,8 @@ EVAL_METRICS = (
 )
 
 
-def render_eval_report(console: Console, report: "Report") -> None:
-    """The metrics overall and per group (answerable, type, --by fields), one row a metric."""
+def render_eval_summary(console: Console, report: "Report") -> None:
+    """What was evaluated, how, and how long it took: one line."""
     settings, timings = report.settings, report.timings
     ingest = timings.ingest_seconds
     console.print(
@@ -327,22 +368,37 @@ def render_eval_report(console: Console, report: "Report") -> None:
         + f"; questions {timings.questions_seconds:.1f}s",
         soft_wrap=True,
     )
+
+
+def render_eval_report(console: Console, report: "Report") -> None:
+    """The metrics overall and per group (answerable, type, --by fields), one row a metric."""
     columns = [("overall", "", report.metrics.overall.to_json())]
     for group, labels in report.metrics.breakdowns.items():
         if len(labels) > 1:
-            columns += [(label, group, summary.to_json()) for label, summary in labels.items()]
+            # "answerable" over "answerable" says nothing; the other groups name their field.
+            named = group if group != "answerable" else ""
+            columns += [(label, named, summary.to_json()) for label, summary in labels.items()]
+    rows = [
+        (label.format(k=report.settings.k), kind, [values.get(key) for *_, values in columns])
+        for key, label, kind in EVAL_METRICS
+        if any(values.get(key) is not None for *_, values in columns)
+    ]
+    if not console.is_terminal:
+        header = [f"{group}={label}" if group else label for label, group, _ in columns]
+        records = [
+            (metric, *(format_metric(value, kind, "") for value in values))
+            for metric, kind, values in rows
+        ]
+        print_tab_separated(console, ("metric", *header), records)
+        return
     table = Table(box=None, padding=(0, 1), header_style="bold")
     table.add_column("metric", no_wrap=True)
     for label, group, _ in columns:
-        # "answerable" over "answerable" says nothing; the other groups name their field.
-        named = group and group != "answerable"
-        header = escape(label) + (f"\n[dim]{escape(group)}[/]" if named else "")
+        header = escape(label) + (f"\n[dim]{escape(group)}[/]" if group else "")
         table.add_column(header, justify="right", overflow="fold")
-    for key, label, kind in EVAL_METRICS:
-        values = [values.get(key) for _, _, values in columns]
-        if any(value is not None for value in values):
-            table.add_row(label.format(k=settings.k), *(format_metric(v, kind) for v in values))
-    print_unsqueezed(console, table)
+    for metric, kind, values in rows:
+        table.add_row(metric, *(format_metric(value, kind) for value in values))
+    console.print(table)
 
 
 def render_comparison(console: Console, comparison: "Comparison") -> None:
@@ -351,22 +407,7 @@ def render_comparison(console: Console, comparison: "Comparison") -> None:
     if not comparison.changed and comparison.scores_unchanged:
         console.print("No metric changed and no question flipped.")
         return
-    kinds = {key: (label.replace("@{k}", "@k"), kind) for key, label, kind in EVAL_METRICS}
-    table = Table(box=None, padding=(0, 1), header_style="bold")
-    for column in ("metric", "before", "after", "change"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
-    for change in comparison.changed:
-        label, kind = kinds.get(change.name, (change.name, "rate"))
-        delta = change.change
-        better = delta is not None and (delta > 0) != (kind == "seconds")
-        shown = format_metric(delta, "signed") if delta is not None else "–"
-        table.add_row(
-            label,
-            format_metric(change.old, kind),
-            format_metric(change.new, kind),
-            f"[{'green' if better else 'red'}]{shown}[/]",
-        )
-    print_unsqueezed(console, table)
+    render_changes(console, comparison)
     if comparison.only_old or comparison.only_new:
         console.print(
             f"[dim]{comparison.only_old} questions only in the earlier report, "
@@ -375,30 +416,51 @@ def render_comparison(console: Console, comparison: "Comparison") -> None:
     if comparison.scores_unchanged:
         console.print("No score changed and no question flipped.")
         return
-    flipped = len(comparison.flips)
-    console.print(f"[bold]{flipped} question{'' if flipped == 1 else 's'} flipped[/]")
-    for flip in comparison.flips:
+    render_flips(console, comparison)
+
+
+def render_changes(console: Console, comparison: "Comparison") -> None:
+    """Each changed metric: before, after, and the change (green when for the better)."""
+    kinds = {key: (label.replace("@{k}", "@k"), kind) for key, label, kind in EVAL_METRICS}
+    header = ("metric", "before", "after", "change")
+    missing = "–" if console.is_terminal else ""
+    table = Table(box=None, padding=(0, 1), header_style="bold")
+    for column in header:
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    rows = []
+    for change in comparison.changed:
+        label, kind = kinds.get(change.name, (change.name, "rate"))
+        old, new = (format_metric(value, kind, missing) for value in (change.old, change.new))
+        delta = change.change
+        shown = format_metric(delta, "signed", missing)
+        better = delta is not None and (delta > 0) != (kind == "seconds")
+        rows.append((label, old, new, shown))
+        table.add_row(label, old, new, f"[{'green' if better else 'red'}]{shown}[/]")
+    if console.is_terminal:
+        console.print(table)
+    else:
+        print_tab_separated(console, header, rows)
+
+
+def render_flips(console: Console, comparison: "Comparison") -> None:
+    """The questions whose outcome changed: a list on a terminal, a table in a pipe."""
+    flips = comparison.flips
+    if not console.is_terminal:
+        console.print()
+        rows = [(flip.id, flip.old, flip.new, flip.question) for flip in flips]
+        print_tab_separated(console, ("id", "before", "after", "question"), rows)
+        return
+    console.print(f"[bold]{len(flips)} question{'' if len(flips) == 1 else 's'} flipped[/]")
+    for flip in flips:
         console.print(
             f"  {escape(flip.id)}: {flip.old} → {flip.new}  [dim]{escape(flip.question)}[/]",
             soft_wrap=True,
         )
 
 
-def print_unsqueezed(console: Console, table: Table) -> None:
-    """A table at its natural width when the output is a file or pipe, where nothing wraps."""
-    from rich.measure import Measurement
-
-    if not console.is_terminal:
-        natural = Measurement.get(console, console.options.update_width(1000), table).maximum
-        if natural > console.width:
-            # Console.print never goes wider than its console, so print through a wider one.
-            console = SafeConsole(file=console.file, width=natural, highlight=False)
-    console.print(table)
-
-
-def format_metric(value: float | None, kind: str) -> str:
+def format_metric(value: float | None, kind: str, missing: str = "–") -> str:
     if value is None:
-        return "–"
+        return missing
     if kind == "count":
         return str(value)
     if kind == "seconds":
