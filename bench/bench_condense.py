@@ -27,11 +27,8 @@ sys.path.insert(0, str(ROOT))
 from qa.answering import Assistant  # noqa: E402
 from qa.chat.condense import search_text, standalone_question  # noqa: E402
 from qa.chat.session import Chat  # noqa: E402
-from qa.chunking import ChunkSettings  # noqa: E402
-from qa.embeddings import get_embedder  # noqa: E402
-from qa.ingestion import ingest  # noqa: E402
 from qa.settings import get_settings  # noqa: E402
-from qa.store import Store  # noqa: E402
+from qa.workspace import Workspace  # noqa: E402
 
 PAIRS = ROOT / "bench" / "followups.jsonl"
 SEEDS = ROOT / "seeds"
@@ -54,9 +51,9 @@ def main() -> None:
 
 def run(home: Path, args: argparse.Namespace, pairs: list[dict]) -> None:
     settings = get_settings(home=home, collection="followups", llm="extractive", k=args.k)
-    store = Store.open(settings)
-    ingest([args.corpus, SEEDS], store, get_embedder(settings), ChunkSettings.of(settings))
-    assistant = Assistant.open(settings)
+    workspace = Workspace(settings)
+    workspace.ingest([args.corpus, SEEDS])
+    assistant = workspace.assistant
     rows = [score_pair(assistant, pair, args.k) for pair in pairs]
     report(rows)
 
@@ -64,7 +61,7 @@ def run(home: Path, args: argparse.Namespace, pairs: list[dict]) -> None:
 def score_pair(assistant: Assistant, pair: dict, k: int) -> dict:
     chat = Chat(assistant)
     chat.until = pair["date"]
-    chat.ask(pair["first"])
+    chat.ask(pair["first"], stream=False).answer()
     turns = list(chat.turns)
     follow = pair["followup"]
     rewrite = standalone_question(turns, follow, None)
@@ -81,7 +78,7 @@ def score_pair(assistant: Assistant, pair: dict, k: int) -> dict:
             for p in passages
             if p.article_id == pair["article_id"] and holds(p.text, pair["evidence"])
         ]
-        answer = assistant.answerer.answer(asked, passages, as_of=pair["date"])
+        answer = assistant.answerer.answer(asked, passages, as_of=pair["date"]).answer()
         row[name] = min(ranks) if ranks else None
         row[f"{name} quotes"] = any(quotes(c.quote, pair["evidence"]) for c in answer.citations)
     return row

@@ -21,14 +21,11 @@ from pathlib import Path
 
 from qa import extractive
 from qa.answering import Assistant
-from qa.chunking import ChunkSettings
 from qa.citations import strip_markers
-from qa.embeddings import get_embedder
 from qa.evaluation import metrics
 from qa.evaluation.testset import load_eval_set
-from qa.ingestion import ingest
 from qa.settings import get_settings
-from qa.store import Store
+from qa.workspace import Workspace
 
 DEFAULT_SHORTLIST, DEFAULT_GAP = extractive.SHORTLIST, extractive.SHORTLIST_GAP
 
@@ -53,10 +50,10 @@ def main() -> None:
 
 def open_assistant(settings, corpus: Path | None) -> Assistant:
     """The assistant over `settings`' store, after ingesting `corpus` into it if given."""
+    workspace = Workspace(settings)
     if corpus is not None:
-        embedder = get_embedder(settings)
-        ingest([corpus], Store.open(settings), embedder, ChunkSettings.of(settings))
-    return Assistant.open(settings)
+        workspace.ingest([corpus])
+    return workspace.assistant
 
 
 def measure(assistant: Assistant, question) -> dict:
@@ -70,7 +67,8 @@ def measure(assistant: Assistant, question) -> dict:
     ):
         extractive.SHORTLIST, extractive.SHORTLIST_GAP = shortlist, gap
         started = time.perf_counter()
-        answer = assistant.answerer.answer(question.question, passages, as_of=question.date)
+        answering = assistant.answerer.answer(question.question, passages, as_of=question.date)
+        answer = answering.answer()
         answers[name] = (answer, time.perf_counter() - started)
     extractive.SHORTLIST, extractive.SHORTLIST_GAP = DEFAULT_SHORTLIST, DEFAULT_GAP
     row = {"retrieval": retrieval}

@@ -94,11 +94,11 @@ def ingest(corpus: Path, home: Path) -> None:
 
 
 def measure(home: Path, args: argparse.Namespace, **options: str) -> dict:
-    from qa.answering import Assistant
     from qa.settings import get_settings
+    from qa.workspace import Workspace
 
     settings = get_settings(home=home, k=3, **options)
-    assistant = Assistant.open(settings)
+    assistant = Workspace(settings).assistant
     # The embedding model is shared by every answerer; load it before any clock starts.
     assistant.embedder.embed_query("warm-up")
     runs = [ask_timed(assistant, args.question) for _ in range(args.repeats + 1)]
@@ -117,14 +117,13 @@ def measure(home: Path, args: argparse.Namespace, **options: str) -> dict:
 def ask_timed(assistant, question: str) -> dict:
     first: list[float] = []
     pieces: list[str] = []
-
-    def on_token(piece: str) -> None:
+    started = time.perf_counter()
+    answering = assistant.ask(question)
+    for piece in answering:
         if not first:
             first.append(time.perf_counter())
         pieces.append(piece)
-
-    started = time.perf_counter()
-    answer = assistant.ask(question, on_token=on_token)
+    answer = answering.answer()
     done = time.perf_counter()
     return {
         "ttft": (first[0] if first else done) - started,

@@ -96,18 +96,12 @@ def phase_export(args: argparse.Namespace) -> dict:
 
 
 def phase_ingest(args: argparse.Namespace) -> dict:
-    from qa.chunking import ChunkSettings
-    from qa.embeddings import get_embedder
-    from qa.ingestion import ingest
-    from qa.store import Store
+    from qa.workspace import Workspace
 
-    settings = settings_for(args.home)
-    embedder = get_embedder(settings)
-    embedder.embed_query("warm-up")  # loading the model is not ingest work
-    chunking = ChunkSettings.of(settings)
-    store = Store.open(settings)
-    first = ingest([args.corpus], store, embedder, chunking)
-    again = ingest([args.corpus], store, embedder, chunking)
+    workspace = Workspace(settings_for(args.home))
+    workspace.embedder.embed_query("warm-up")  # loading the model is not ingest work
+    first = workspace.ingest([args.corpus])
+    again = workspace.ingest([args.corpus])
     return {
         "articles": len(first.added),
         "chunks": first.chunks_embedded,
@@ -129,19 +123,23 @@ def phase_questions(args: argparse.Namespace) -> dict:
     Every question misses the question-vector cache in both (it keeps fewer questions than a
     pass asks), so both pay for embedding the question.
     """
-    from qa.answering import Assistant
     from qa.evaluation.metrics import percentile
+    from qa.workspace import Workspace
 
-    assistant = Assistant.open(settings_for(args.home))
+    assistant = Workspace(settings_for(args.home)).assistant
     questions = [
         json.loads(line)["question"]
         for line in args.questions.read_text().splitlines()
         if line.strip()
     ][: args.queries]
-    assistant.ask(questions[0])  # warm-up: the first call pays for lazy imports
+
+    def ask(question: str) -> object:
+        return assistant.ask(question, stream=False).answer()
+
+    ask(questions[0])  # warm-up: the first call pays for lazy imports
     times: dict[str, list[float]] = {"retrieve": [], "ask": []}
     for _ in range(PASSES):
-        for name, call in (("retrieve", assistant.retrieve), ("ask", assistant.ask)):
+        for name, call in (("retrieve", assistant.retrieve), ("ask", ask)):
             for question in questions:
                 started = time.perf_counter()
                 call(question)

@@ -173,24 +173,19 @@ def load_documents(corpus: Path) -> list:
 
 def open_qa(corpus: Path, home: Path, use_as_of: bool) -> System:
     """qa's own ingest into a temporary home, then `Assistant.retrieve`."""
-    from qa.answering import Assistant
-    from qa.chunking import ChunkSettings
-    from qa.embeddings import get_embedder
-    from qa.ingestion import ingest
     from qa.settings import get_settings
-    from qa.store import Store
+    from qa.workspace import Workspace
 
     # Everything else comes from the environment; the store is always a fresh embedded one.
     settings = get_settings(home=home, collection=COLLECTION, llm="extractive").model_copy(
         update={"chroma_url": None}
     )
-    embedder = get_embedder(settings)
-    embedder.embed_query("warm-up")  # model load is not ingest work
+    workspace = Workspace(settings)
+    workspace.embedder.embed_query("warm-up")  # model load is not ingest work
     log("Ingesting with qa...")
-    chunking = ChunkSettings.of(settings)
-    report = ingest([corpus], Store.open(settings), embedder, chunking)
+    report = workspace.ingest([corpus])
     log(f"  {report.chunks_embedded} chunks in {report.seconds:.1f} s")
-    assistant = Assistant.open(settings)
+    assistant = workspace.assistant
 
     def retrieve(question: EvalQuestion, k: int) -> Retrieved:
         as_of = question.date if use_as_of else None

@@ -178,15 +178,33 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
+FeedLists = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--feeds", help="A text file of feed URLs, one a line (repeatable).", show_default=False
+    ),
+]
+
+
 @app.command()
 def ingest(
     sources: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
-            help="Files, directories (searched recursively), article URLs or RSS/Atom feed URLs.",
+            help="Files, directories (searched recursively), article URLs, RSS/Atom feed URLs "
+            "or OPML subscription files.",
             show_default=False,
         ),
-    ],
+    ] = None,
+    feeds: FeedLists = None,
+    refetch: Annotated[
+        bool | None,
+        typer.Option(
+            "--refetch",
+            help="Fetch every feed and page again, not only what changed since the last run.",
+            show_default=False,
+        ),
+    ] = None,
     home: Home = None,
     collection: Collection = None,
     chroma_url: ChromaUrl = None,
@@ -195,37 +213,29 @@ def ingest(
     """Add articles from files, web pages and feeds; unchanged ones are not embedded again.
 
     Files: .txt, .md, .html, .json, .jsonl. A URL is fetched and its article extracted; a feed
-    URL brings in the page of every entry. Each source that fails is one "skipped" line.
+    URL brings in the page of every entry that is new or updated since the last run. Each
+    source that fails is one "skipped" line.
     """
-    from qa.chunking import ChunkSettings
-    from qa.embeddings import get_embedder
+    from qa.errors import InputError
     from qa.ingestion import NoArticlesError
-    from qa.ingestion import ingest as run_ingest
     from qa.rendering import (
         progress_bars,
         render_ingest_report,
         render_skipped,
         stderr_console,
     )
-    from qa.store import Store
-    from qa.web import FetchSettings
+    from qa.subscriptions import subscribed_sources
+    from qa.workspace import Workspace
 
     err = stderr_console()
     with user_errors():
-        settings = settings_from(locals())
-        store = Store.open(settings)
+        workspace = Workspace(settings_from(locals()))
+        sources = subscribed_sources(sources or [], feeds or [])
+        if not sources:
+            raise InputError("Nothing to ingest.", "Give files, folders, URLs or --feeds FILE.")
         try:
             with progress_bars(err, "Fetching", "Embedding") as (fetched, embedded):
-                report = run_ingest(
-                    sources,
-                    store,
-                    get_embedder(settings),
-                    ChunkSettings.of(settings),
-                    embedded,
-                    max_article_mb=settings.max_article_mb,
-                    fetching=FetchSettings.of(settings),
-                    fetch_progress=fetched,
-                )
+                report = workspace.ingest(sources, embedded, fetch_progress=fetched)
         except NoArticlesError as error:
             render_skipped(err, error.skipped)
             raise
@@ -233,6 +243,76 @@ def ingest(
         print_json(report.to_json())
     else:
         render_ingest_report(err, report)
+
+
+@app.command()
+def watch(
+    sources: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Feed URLs, OPML files, pages, files or folders, ingested every round.",
+            show_default=False,
+        ),
+    ] = None,
+    every: Annotated[
+        str | None,
+        typer.Option(
+            "--every", help="Time between rounds: 15m, 1h, 1h30m (1m at least).", show_default=False
+        ),
+    ] = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Run one round and exit (for cron or a systemd timer).")
+    ] = False,
+    feeds: FeedLists = None,
+    home: Home = None,
+    collection: Collection = None,
+    chroma_url: ChromaUrl = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object a line for each round.")
+    ] = False,
+) -> None:
+    """Keep the collection fresh: ingest SOURCES every --every, asking each feed and page only
+    for what changed; one line a round.
+
+    A failing feed is retried later (as its Retry-After asks, else less often each time) while
+    the others go on. Ctrl-C or SIGTERM stop it once the write under way is whole (exit 0).
+    """
+    from qa.errors import InputError
+    from qa.rendering import render_skipped, stderr_console
+    from qa.watch import checked_sources, interrupt_on_terminate, parse_interval
+    from qa.watch import watch as run_watch
+    from qa.workspace import Workspace
+
+    err = stderr_console()
+
+    def show(result) -> None:
+        if json_output:
+            typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
+            return
+        err.print(result.line(), markup=False, highlight=False)
+        render_skipped(err, list(result.failures))
+
+    with user_errors():
+        settings = settings_from(locals())
+        interval = parse_interval(every) if every else None
+        if interval is None and not once:
+            raise InputError("How often? Give --every (e.g. --every 15m), or --once.")
+        checked_sources(sources or [], feeds or [])
+        with interrupt_on_terminate():
+            try:
+                last = run_watch(
+                    Workspace(settings),
+                    sources or [],
+                    feeds or [],
+                    interval,
+                    show,
+                    rounds=1 if once else None,
+                )
+            except KeyboardInterrupt:
+                err.print("Stopped. What was written stays; the next round fetches the rest.")
+                return
+    if not last.ok:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -256,19 +336,31 @@ def ask(
     json_output: Json = False,
 ) -> None:
     """Answer a question from the ingested articles, citing the passages it quotes."""
-    from qa.answering import Assistant
-    from qa.rendering import own_line_for_errors, render_answer, stdout_console, token_printer
+    from qa.answerers import passed_over
+    from qa.rendering import (
+        own_line_for_errors,
+        print_stream,
+        render_answer,
+        render_notice,
+        stderr_console,
+        stdout_console,
+    )
+    from qa.workspace import Workspace
 
     out = stdout_console()
     with user_errors():
         as_of = parse_date_option(as_of)
         settings = settings_from(locals())
-        assistant = Assistant.open(settings)
+        workspace = Workspace(settings)
+        for note in passed_over(settings):
+            render_notice(stderr_console(), note, warning=True)
         streaming = stream and not json_output and out.is_terminal
+        answering = workspace.ask(question, as_of=as_of, stream=streaming)
         streamed: list[str] = []
-        on_token = token_printer(out, streamed) if streaming else None
         with own_line_for_errors(out, streamed):
-            answer = assistant.ask(question, as_of=as_of, on_token=on_token)
+            if streaming:
+                print_stream(out, answering, streamed)
+            answer = answering.answer()
     if json_output:
         print_json(answer.to_json())
     elif streaming:
@@ -286,13 +378,16 @@ def sources(
     chroma_url: ChromaUrl = None,
     json_output: Json = False,
 ) -> None:
-    """List the ingested articles: id, title, date and number of chunks."""
+    """List the ingested articles: id, title, date and number of chunks.
+
+    In a pipe or file: one article a line, tab-separated, under one header line.
+    """
     from qa.rendering import render_sources, stdout_console
-    from qa.store import Store
+    from qa.workspace import Workspace
 
     with user_errors():
         settings = settings_from(locals())
-        records = Store.open(settings, create=False).articles()
+        records = Workspace(settings).sources()
     if json_output:
         print_json([record.to_json() for record in records])
     else:
@@ -308,20 +403,20 @@ def reset(
 ) -> None:
     """Delete every article and vector of a collection."""
     from qa.rendering import stderr_console
-    from qa.store import Store
+    from qa.workspace import Workspace
 
     err = stderr_console()
     with user_errors():
         settings = settings_from(locals())
-        store = Store.open(settings, create=False)
+        workspace = Workspace(settings)
+        location = workspace.store().location
         if not yes and not typer.confirm(
-            f"Delete all articles in collection {settings.collection!r} at {store.location}?",
+            f"Delete all articles in collection {settings.collection!r} at {location}?",
             err=True,
         ):
             err.print("Nothing deleted.")
             raise typer.Exit(1)
-        with store.writing():
-            removed = store.reset()
+        removed = workspace.reset()
     err.print(f"Deleted collection {settings.collection!r} ({removed} articles).")
 
 
@@ -399,7 +494,11 @@ def evaluate(
     chroma_url: ChromaUrl = None,
     json_output: Json = False,
 ) -> None:
-    """Score answers, retrieval and abstention against a test set; see README, Evaluation."""
+    """Score answers, retrieval and abstention against a test set; see README, Evaluation.
+
+    In a pipe or file the tables are tab-separated, one row a line; the run's summary line
+    goes to stderr.
+    """
     from qa.evaluation.reports import (
         SavedReport,
         compare_reports,
@@ -438,9 +537,10 @@ def evaluate(
             data["comparison"] = comparison_to_json(comparison)
         print_json(data)
     else:
-        from qa.rendering import stdout_console
+        from qa.rendering import render_eval_summary, stdout_console
 
         out_console = stdout_console()
+        render_eval_summary(err, report)
         render_eval_report(out_console, report)
         if comparison:
             render_comparison(out_console, comparison)

@@ -1,4 +1,5 @@
-"""Text embeddings: the bundled all-MiniLM-L6-v2 (offline; ONNX Runtime or torch) or OpenAI."""
+"""Text embeddings: the bundled all-MiniLM-L6-v2 (offline; ONNX Runtime or torch), or any
+OpenAI-compatible server (`qa.openai_embedder`)."""
 
 import os
 from collections.abc import Callable, Sequence
@@ -32,6 +33,8 @@ class Embedder(Protocol):
 def get_embedder(settings: Settings) -> Embedder:
     """The embedder the settings ask for."""
     if settings.embeddings == "openai":
+        from qa.openai_embedder import OpenAIEmbedder
+
         return OpenAIEmbedder(settings)
     if settings.embedding_backend == "torch":
         return LocalEmbedder(settings.embedding_model_name)
@@ -78,8 +81,14 @@ def load_local_model(name: str):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     path = bundled_model_path(name)
-    from sentence_transformers import SentenceTransformer
-    from transformers.utils import logging as transformers_logging
+    try:
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+    except ImportError:
+        raise EmbeddingError(
+            "QA_EMBEDDING_BACKEND=torch needs torch and sentence-transformers, not installed.",
+            'Run: pip install "qa-news[torch]", or unset QA_EMBEDDING_BACKEND.',
+        ) from None
 
     # Library progress bars would clutter stderr, which carries qa's own progress.
     transformers_logging.disable_progress_bar()
@@ -88,52 +97,3 @@ def load_local_model(name: str):
         return SentenceTransformer(str(path), device="cpu")
     except (OSError, ValueError) as error:
         raise EmbeddingError(f"Cannot load the embedding model from {path}: {error}") from error
-
-
-class OpenAIEmbedder:
-    """OpenAI (or a compatible server's) embeddings endpoint through langchain-openai."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.name = settings.embedding_model_name
-        self.settings = settings
-
-    def embed_documents(
-        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
-    ) -> list[list[float]]:
-        client = self._client()
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), BATCH_SIZE):
-            batch = list(texts[start : start + BATCH_SIZE])
-            vectors.extend(self._call(client.embed_documents, batch))
-            if progress:
-                progress(len(batch))
-        return vectors
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._call(self._client().embed_query, text)
-
-    def warm_up(self) -> None:
-        # A remote model: nothing to load here.
-        return None
-
-    def _client(self):
-        from langchain_openai import OpenAIEmbeddings
-
-        from qa.llm.providers import openai_api_key
-
-        return OpenAIEmbeddings(
-            model=self.name,
-            api_key=openai_api_key(self.settings),
-            base_url=self.settings.base_url,
-            timeout=self.settings.timeout,
-            max_retries=self.settings.max_retries,
-            check_embedding_ctx_length=False,
-        )
-
-    def _call(self, function, argument):
-        from qa.llm.errors import provider_error, provider_failures
-
-        try:
-            return function(argument)
-        except provider_failures() as error:
-            raise provider_error(error, "OpenAI embeddings", self.settings) from error

@@ -8,7 +8,7 @@ from qa.citations import NO_ANSWER, citation_for_span
 from qa.embeddings import Embedder
 from qa.sentences import Span, split_sentences
 from qa.short_answers import answer_kind, short_answer
-from qa.types import Answer, Citation, Passage, TokenCallback
+from qa.types import Answer, AnswerStream, Citation, Passage
 from qa.words import content_words
 
 MAX_SENTENCES = 2
@@ -85,8 +85,13 @@ class ExtractiveAnswerer:
         passages: list[Passage],
         *,
         as_of: str | None = None,
-        on_token: TokenCallback | None = None,
-    ) -> Answer:
+        stream: bool = True,
+    ) -> AnswerStream:
+        """The answer in one piece: it is chosen whole, never written word by word."""
+        return AnswerStream.of(self.quote(question, passages))
+
+    def quote(self, question: str, passages: list[Passage]) -> Answer:
+        """The sentences of `passages` that best answer `question`, or the refusal."""
         ranked = self.rank_sentences(question, passages)
         chosen = choose_sentences(ranked)
         # A short answer only when one sentence stands out: with a close runner-up, the span
@@ -101,8 +106,6 @@ class ExtractiveAnswerer:
         text = compose(citations) if citations else NO_ANSWER
         if span:
             text = f"{span.text} [1]"
-        if on_token:
-            on_token(text)
         return Answer(
             question=question,
             text=text,
@@ -152,11 +155,7 @@ class ExtractiveAnswerer:
 def score_sentence(overlap: float, type_match: bool, rank: int) -> float:
     """Shared words count most, then the expected kind of answer and rank; meaning is added
     later, for the shortlist alone."""
-    return (
-        OVERLAP_WEIGHT * overlap
-        + TYPE_WEIGHT * type_match
-        + RANK_WEIGHT / rank
-    )
+    return OVERLAP_WEIGHT * overlap + TYPE_WEIGHT * type_match + RANK_WEIGHT / rank
 
 
 def choose_sentences(ranked: list[Candidate]) -> list[Candidate]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.chunking import Chunk, ChunkSettings, chunk_article
+from qa.crawl import Crawl
 from qa.embeddings import Embedder
 from qa.errors import InputError
 from qa.keyword_index import KeywordIndex
@@ -18,6 +19,7 @@ from qa.loading import (
     IdSpace,
     Note,
     Skipped,
+    Unchanged,
     stream_articles,
 )
 from qa.store import Store
@@ -25,12 +27,11 @@ from qa.types import ProgressCallback
 from qa.web import FetchSettings, check_urls, is_url
 from qa.writer import Writer
 
-# Articles are embedded in groups of about this many chunks: large enough batches for
-# the model, small enough that a failure loses little work.
+# Articles are embedded in groups of at most this many chunks (unless one article has more):
+# large enough batches for the model, small enough that a failure loses little work.
 EMBED_GROUP_CHUNKS = 256
 # Articles whose recorded versions are asked for in one store call.
 LOOKUP_GROUP_ARTICLES = 64
-
 
 
 class NoArticlesError(InputError):
@@ -83,12 +84,14 @@ def ingest(
     max_article_mb: float = DEFAULT_MAX_ARTICLE_MB,
     fetching: FetchSettings | None = None,
     fetch_progress: ProgressCallback | None = None,
+    crawl: Crawl | None = None,
 ) -> IngestReport:
     """Ingest every article in `sources` (files, folders, page and feed URLs); re-ingesting
     unchanged articles embeds nothing.
 
     Articles are read, chunked, embedded and written a batch at a time, so memory does not
-    grow with the size of the input.
+    grow with the size of the input. URLs are fetched by `crawl` (by default one made from
+    `fetching`), which asks only for what changed since the runs it remembers.
     """
     started = time.perf_counter()
     sources = list(sources)
@@ -96,10 +99,11 @@ def ingest(
     paths = [Path(source) for source in sources if source not in urls]
     check_urls(urls)
     report = IngestReport()
-    with store.writing():
+    crawl = crawl or Crawl(fetching or FetchSettings())
+    with store.writing(), crawl.remembering(store.current_versions):
         # Settings that do not fit the collection fail now, not after every page is fetched.
         store.check_compatible(embedder.name, chunking)
-        items = gather(paths, urls, max_article_mb, fetching, fetch_progress)
+        items = gather(paths, urls, max_article_mb, crawl, fetch_progress)
         pipeline = Pipeline(store, embedder, chunking, report, progress)
         try:
             for item in items:
@@ -107,6 +111,8 @@ def ingest(
                     report.skipped.append(item)
                 elif isinstance(item, Note):
                     report.notes.append(item)
+                elif isinstance(item, Unchanged):
+                    report.unchanged.append(item.article_id)
                 else:
                     pipeline.take(item)
         except BaseException:
@@ -114,7 +120,7 @@ def ingest(
             pipeline.pool.shutdown(wait=True, cancel_futures=True)
             raise
         pipeline.close()
-        if not pipeline.articles_seen:
+        if not pipeline.articles_seen and not report.unchanged:
             where = ", ".join(str(source) for source in sources)
             raise NoArticlesError(f"No readable articles in {where}.", report.skipped, bool(urls))
     report.seconds = time.perf_counter() - started
@@ -125,20 +131,15 @@ def gather(
     paths: list[Path],
     urls: list[str],
     max_article_mb: float,
-    fetching: FetchSettings | None,
+    crawl: Crawl,
     fetch_progress: ProgressCallback | None,
-) -> Iterator[Article | Skipped | Note]:
+) -> Iterator[Article | Skipped | Note | Unchanged]:
     """Articles from the files and folders, then from the URLs, with one id space for both."""
     ids = IdSpace()
     yield from stream_articles(paths, max_article_mb, ids)
     if urls:
-        from qa.web import fetch_articles
-
-        fetched = fetch_articles(urls, fetching or FetchSettings(), max_article_mb, fetch_progress)
-        yield from fetched.skipped
-        yield from fetched.notes
-        for article in fetched.articles:
-            yield ids.checked(article, article.path or article.id)
+        for item in crawl.articles(urls, max_article_mb, fetch_progress):
+            yield ids.checked(item, item.path or item.id) if isinstance(item, Article) else item
 
 
 class Pipeline:
@@ -162,6 +163,8 @@ class Pipeline:
         self.looked_up: list[Article] = []
         self.pending: list[tuple[Article, list[Chunk]]] = []
         self.pending_chunks = 0
+        # An embedder with requests in flight says how many texts keep every request busy.
+        self.group_chunks = max(EMBED_GROUP_CHUNKS, getattr(embedder, "texts_in_flight", 0))
         self.known: set[str] = set()
         self.total = self.done = 0
         self.writer: Writer | None = None
@@ -202,11 +205,15 @@ class Pipeline:
                 self.report.unchanged.append(article.id)
                 continue
             chunks = chunk_article(article, self.chunking)
+            if self.pending and self.pending_chunks + len(chunks) > self.group_chunks:
+                # A few chunks past a full group would cost a server one more round of
+                # requests, as long as a whole one.
+                self._embed_and_write()
             self.pending.append((article, chunks))
             self.pending_chunks += len(chunks)
             self.total += len(chunks)
             self._embedded(0)
-            if self.pending_chunks >= EMBED_GROUP_CHUNKS:
+            if self.pending_chunks >= self.group_chunks:
                 self._embed_and_write()
         self.looked_up = []
 

@@ -8,9 +8,14 @@ are caught up from the article records, which carry the time they were written
 (`catch_up`): a cold question reads only the records of the last few minutes, never every
 chunk. The whole collection
 is read only when the index is missing, unreadable or of another collection.
+
+Only writers write the file. A question opens it read-only; when the index is behind (other
+machines wrote through a server since this one last wrote) or missing, the question catches
+up in a copy held in memory, so a folder mounted read-only still answers.
 """
 
 import math
+import os
 import re
 import sqlite3
 import time
@@ -80,6 +85,8 @@ class KeywordIndex:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.connection = connection
         self._caught_up_at = 0.0
+        self.read_only = False
+        self.in_memory = False
 
     @classmethod
     def open(cls, folder: Path) -> "KeywordIndex":
@@ -92,6 +99,54 @@ class KeywordIndex:
             return cls.open_anew(folder)
 
     @classmethod
+    def open_for_reading(cls, folder: Path) -> "KeywordIndex":
+        """The index in `folder` opened read-only, or an empty one in memory when it is
+        missing or unreadable: reading never writes a file."""
+        path = folder / FILE_NAME
+        if not path.is_file():
+            return cls.in_memory()
+        # In a folder nobody can write, no one changes the file while it is read, and SQLite
+        # may not make the shared-memory file WAL mode reads with.
+        immutable = "&immutable=1" if not os.access(folder, os.W_OK) else ""
+        try:
+            connection = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro{immutable}",
+                uri=True,
+                timeout=BUSY_TIMEOUT_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.DatabaseError:
+            return cls.in_memory()
+        try:
+            if _meta_value(connection, "schema") != SCHEMA_VERSION:
+                raise sqlite3.DatabaseError("keyword index of another schema")
+            connection.execute("SELECT count(*) FROM terms_data").fetchone()
+        except sqlite3.DatabaseError:
+            connection.close()
+            return cls.in_memory()
+        index = cls(connection)
+        index.read_only = True
+        return index
+
+    @classmethod
+    def in_memory(cls) -> "KeywordIndex":
+        """An empty index held in memory only."""
+        index = cls._connect(":memory:")
+        index.in_memory = True
+        return index
+
+    def copied_to_memory(self) -> "KeywordIndex":
+        """A copy of this index in memory, to catch up without writing the file."""
+        copy = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        self.connection.backup(copy)
+        self.close()
+        index = KeywordIndex(copy)
+        index.in_memory = True
+        index._caught_up_at = self._caught_up_at
+        return index
+
+    @classmethod
     def open_anew(cls, folder: Path) -> "KeywordIndex":
         """An empty index in place of whatever `folder` held (derived data: a damaged file is
         rebuilt from the store, never a failed question)."""
@@ -101,7 +156,7 @@ class KeywordIndex:
         return cls._connect(path)
 
     @classmethod
-    def _connect(cls, path: Path) -> "KeywordIndex":
+    def _connect(cls, path: Path | str) -> "KeywordIndex":
         # An ingest writes from its writer thread; every use is one at a time.
         connection = sqlite3.connect(
             path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
@@ -326,46 +381,46 @@ class KeywordIndex:
             cursor.execute("COMMIT")
 
 
-def catch_up(index: KeywordIndex, store: Store, force: bool = False) -> None:
-    """Index the chunks of every article version recorded since the index last looked.
+def catch_up(index: KeywordIndex, store: Store, force: bool = False) -> KeywordIndex:
+    """Index the chunks of every article version recorded since the index last looked; the
+    index to use from now on.
 
     Reads the records stamped in the last few minutes (and their chunks, when the index lacks
     them), however large the store; the whole store is read only when the index is new or
-    belongs to another collection.
+    belongs to another collection. An index opened for reading is never written: when it
+    lacks something, a copy in memory is caught up and returned instead.
     """
     moment = time.monotonic()
     if not force and moment - index._caught_up_at < CATCH_UP_EVERY_SECONDS:
-        return
+        return index
     index._caught_up_at = moment
-    try:
-        _catch_up(index, store)
-    except sqlite3.OperationalError as error:
-        # A read-only index answers with what it holds; the store stays the truth.
-        if "readonly" not in str(error):
-            raise
-
-
-def _catch_up(index: KeywordIndex, store: Store) -> None:
     collection_id = store.collection_id()
     if collection_id is None:
-        return
+        return index
     overlap = EMBEDDED_OVERLAP_MS if store.lock_path is not None else SERVER_OVERLAP_MS
     started = now_ms()
     window_start = index.window_start
     foreign = index.collection_id != collection_id
     if foreign or window_start is None:
+        index = _writable(index)
         rebuild(index, store)
     else:
         written = store.records_written_since(window_start)
         held = index.versions_held([record.id for record in written])
         missing = {r.id: r.hash for r in written if (r.id, r.hash) not in held}
         if missing:
+            index = _writable(index)
             index.add(store.indexed_chunks_of(missing))
             index.keep_only({id_: {hash_} for id_, hash_ in missing.items()})
     # Records stamped before `started - overlap` were all visible when they were read.
     next_start = max(window_start or 0, started - overlap)
-    if foreign or next_start != window_start:
+    if (foreign or next_start != window_start) and not index.read_only:
         index.mark_synced(collection_id, next_start)
+    return index
+
+
+def _writable(index: KeywordIndex) -> KeywordIndex:
+    return index.copied_to_memory() if index.read_only else index
 
 
 def rebuild(index: KeywordIndex, store: Store) -> None:

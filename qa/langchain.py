@@ -1,16 +1,14 @@
 """qa for LangChain: news passages as a retriever, and cited answers as a Runnable.
 
-    from qa.langchain import NewsQAChain, NewsRetriever
+    from qa import NewsQAChain, NewsRetriever
 
 Only this module imports LangChain's types; the rest of qa never imports it.
 """
 
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from queue import SimpleQueue
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
@@ -19,12 +17,9 @@ from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from langchain_core.runnables.config import run_in_executor
 from pydantic import BaseModel, PrivateAttr
 
-from qa.answering import Assistant
-from qa.retrieval import Retriever
 from qa.settings import Settings, get_settings
-from qa.types import Answer, Passage, TokenCallback
-
-Opened = TypeVar("Opened")
+from qa.types import Answer, Passage
+from qa.workspace import Workspace
 
 
 class CollectionOptions(BaseModel):
@@ -40,8 +35,7 @@ class CollectionOptions(BaseModel):
     k: int | None = None
     retrieval: str | None = None
 
-    _opened: Any = PrivateAttr(default=None)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _workspace: Workspace | None = PrivateAttr(default=None)
 
     def qa_settings(self) -> Settings:
         """The settings in force: `settings` (or the environment's) with the options on top."""
@@ -52,16 +46,13 @@ class CollectionOptions(BaseModel):
         return Settings(**{**self.settings.model_dump(), **given}) if given else self.settings
 
     @contextmanager
-    def opened(self, open_with: Callable[[Settings], Opened]) -> Iterator[Opened]:
-        """What `open_with` opens, opened at the first call and lent to one call at a time.
-
-        `batch` calls from several threads; a local model process, the keyword index and
-        embedded Chroma are not to be used by two at once.
-        """
-        with self._lock:
-            if self._opened is None:
-                self._opened = open_with(self.qa_settings())
-            yield self._opened
+    def workspace(self) -> Iterator[Workspace]:
+        """The workspace of these settings, made at the first call and lent to one call at a
+        time (`batch` calls from several threads)."""
+        if self._workspace is None:
+            self._workspace = Workspace(self.qa_settings())
+        with self._workspace.lent() as workspace:
+            yield workspace
 
 
 class NewsRetriever(CollectionOptions, BaseRetriever):
@@ -75,8 +66,8 @@ class NewsRetriever(CollectionOptions, BaseRetriever):
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun
     ) -> list[Document]:
-        with self.opened(opened_retriever) as (retriever, k):
-            passages = retriever.retrieve(query, k)
+        with self.workspace() as workspace:
+            passages = workspace.search(query)
         return [passage_document(passage) for passage in passages]
 
 
@@ -110,17 +101,17 @@ class NewsQAChain(CollectionOptions, RunnableSerializable[str, Answer]):
         while (piece := await run_in_executor(config, next, pieces, None)) is not None:
             yield piece
 
-    def ask(self, question: str, on_token: TokenCallback | None = None) -> Answer:
-        with self.opened(Assistant.open) as assistant:
-            return assistant.ask(question, on_token=on_token)
+    def ask(self, question: str) -> Answer:
+        with self.workspace() as workspace:
+            return workspace.ask(question, stream=False).answer()
 
     def ask_streaming(self, questions: Iterator[str]) -> Iterator[str | Answer]:
         question = "".join(questions)
-        return pieces_then_answer(lambda on_token: self.ask(question, on_token))
-
-
-def opened_retriever(settings: Settings) -> tuple[Retriever, int]:
-    return Retriever.open(settings), settings.k
+        # The workspace stays lent to this stream until its answer is read.
+        with self.workspace() as workspace:
+            answering = workspace.ask(question)
+            yield from answering
+            yield answering.answer()
 
 
 def passage_document(passage: Passage) -> Document:
@@ -141,27 +132,3 @@ def passage_document(passage: Passage) -> Document:
             "also_in": [copy.article_id for copy in passage.also_in],
         },
     )
-
-
-def pieces_then_answer(ask: Callable[[TokenCallback], Answer]) -> Iterator[str | Answer]:
-    """Each piece `ask` passes to its callback as it comes, then the answer it returns.
-
-    qa's answerers push pieces to a callback; a generator has to be pulled, so `ask` runs in a
-    thread of its own and hands everything over through a queue.
-    """
-    handed: SimpleQueue[tuple[str, Any]] = SimpleQueue()
-
-    def run() -> None:
-        try:
-            handed.put(("answer", ask(lambda piece: handed.put(("piece", piece)))))
-        except BaseException as error:
-            handed.put(("error", error))
-
-    threading.Thread(target=run, name="qa-answer", daemon=True).start()
-    while True:
-        kind, item = handed.get()
-        if kind == "error":
-            raise item
-        yield item
-        if kind == "answer":
-            return

@@ -2,7 +2,7 @@
 
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 MASK = "***"
 # `scheme://user:password@host`: everything between `//` and `@` goes.
@@ -54,12 +54,3 @@ def masked_stream(pieces: Iterable[str]) -> Iterator[str]:
             held = held[len(held) - hold :]
     if held:
         yield mask_secrets(held)
-
-
-def emit_masked(on_token: Callable[[str], None], pieces: Iterable[str]) -> str:
-    """Pass the masked stream to `on_token`; returns the whole masked text."""
-    shown = []
-    for piece in masked_stream(pieces):
-        shown.append(piece)
-        on_token(piece)
-    return "".join(shown)

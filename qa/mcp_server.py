@@ -1,6 +1,5 @@
 """`qa mcp`: ask, search and sources as tools for AI agents, over MCP on stdin/stdout."""
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -8,9 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
 
-from qa.answering import Assistant
 from qa.errors import QAError
 from qa.settings import Settings
+from qa.workspace import Workspace
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -67,26 +66,27 @@ def build_server(settings: Settings) -> "MCPServer":
     """An MCP server whose tools share one store, embedding model and answerer."""
     from mcp.server.mcpserver import MCPServer
 
-    opened = OpenedAssistant(settings)
+    workspace = Workspace(settings)
     # Warnings only: stderr is where a client such as Claude Desktop keeps the server's log.
     server = MCPServer("qa", instructions=INSTRUCTIONS, log_level="WARNING")
 
     @server.tool(description=ASK)
     def ask(question: Question, k: Passages = None, as_of: AsOf = None) -> dict[str, Any]:
-        with opened.use() as assistant:
-            answer = assistant.ask(question, k=k, as_of=as_of and as_of.isoformat())
+        with lent(workspace) as opened:
+            when = as_of and as_of.isoformat()
+            answer = opened.ask(question, k=k, as_of=when, stream=False).answer()
         return answer.to_json()
 
     @server.tool(description=SEARCH)
     def search(query: Query, k: Passages = None, as_of: AsOf = None) -> dict[str, Any]:
-        with opened.use() as assistant:
-            passages = assistant.retrieve(query, k, as_of and as_of.isoformat())
+        with lent(workspace) as opened:
+            passages = opened.search(query, k, as_of and as_of.isoformat())
         return {"query": query, "passages": [passage.to_json() for passage in passages]}
 
     @server.tool(description=SOURCES)
     def sources() -> dict[str, Any]:
-        with opened.use() as assistant:
-            records = assistant.store.articles()
+        with lent(workspace) as opened:
+            records = opened.sources()
         return {
             "collection": settings.collection,
             "articles": [record.to_json() for record in records],
@@ -95,27 +95,14 @@ def build_server(settings: Settings) -> "MCPServer":
     return server
 
 
-class OpenedAssistant:
-    """The assistant, opened at the first tool call and lent to one call at a time.
+@contextmanager
+def lent(workspace: Workspace) -> Iterator[Workspace]:
+    """The workspace for one tool call at a time (the SDK runs each in a thread of its own);
+    a qa error becomes the tool's error message, for the agent to read."""
+    from mcp.server.mcpserver.exceptions import ToolError
 
-    The SDK runs each call in a thread of its own; a local model process, the keyword index
-    and embedded Chroma are not to be used by two at once.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.assistant: Assistant | None = None
-        self.lock = threading.Lock()
-
-    @contextmanager
-    def use(self) -> Iterator[Assistant]:
-        """The assistant; a qa error becomes the tool's error message, for the agent to read."""
-        from mcp.server.mcpserver.exceptions import ToolError
-
-        with self.lock:
-            try:
-                if self.assistant is None:
-                    self.assistant = Assistant.open(self.settings)
-                yield self.assistant
-            except QAError as error:
-                raise ToolError(str(error)) from error
+    with workspace.lent():
+        try:
+            yield workspace
+        except QAError as error:
+            raise ToolError(str(error)) from error

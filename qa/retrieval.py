@@ -50,9 +50,10 @@ class Retriever:
         self._index: KeywordIndex | None = None
 
     @classmethod
-    def open(cls, settings: Settings) -> "Retriever":
-        """Search the collection `settings` names, with the embedding model it was built with."""
-        embedder = get_embedder(settings)
+    def open(cls, settings: Settings, embedder: Embedder | None = None) -> "Retriever":
+        """Search the collection `settings` names, with the embedding model it was built with
+        (`embedder`, when one is open already)."""
+        embedder = embedder or get_embedder(settings)
         with ThreadPoolExecutor(max_workers=1) as pool:
             # The model loads in native code, free of the interpreter lock, while Chroma is
             # imported and opened: a cold `qa ask` waits for the longer of the two, not both.
@@ -131,19 +132,20 @@ class Retriever:
         try:
             return index.best_and_scores(question, wanted, dense, as_of, since)
         except sqlite3.DatabaseError:
-            # Damaged on disk after it was opened: built again from the store, once.
+            # Damaged on disk after it was opened: built again from the store, in memory, once.
             index.close()
-            self._index = KeywordIndex.open_anew(self.store.cache_dir)
+            self._index = KeywordIndex.in_memory()
             return self.keyword_index().best_and_scores(question, wanted, dense, as_of, since)
 
     def keyword_index(self) -> KeywordIndex:
         """The BM25 index of the chunks in the store, caught up with what others wrote since.
 
-        A catch-up reads only the article records written lately, not every chunk.
+        A catch-up reads only the article records written lately, not every chunk; reading
+        never writes the index's file (see `qa.keyword_index`).
         """
         if self._index is None:
-            self._index = KeywordIndex.open(self.store.cache_dir)
-        catch_up(self._index, self.store)
+            self._index = KeywordIndex.open_for_reading(self.store.cache_dir)
+        self._index = catch_up(self._index, self.store)
         return self._index
 
 

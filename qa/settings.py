@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDING_MODELS = {
@@ -36,6 +36,28 @@ class Settings(BaseSettings):
     )
     embedding_model: str | None = Field(
         default=None, description="Embedding model name (default depends on the provider)."
+    )
+    embedding_base_url: str | None = Field(
+        default=None,
+        description="Base URL of an OpenAI-compatible embeddings server, for "
+        "QA_EMBEDDINGS=openai (default: the chat model's server, --base-url).",
+    )
+    embedding_api_key: SecretStr | None = Field(
+        default=None,
+        description="API key of the embeddings server (default: OPENAI_API_KEY, when the "
+        "embeddings come from the chat model's server or the OpenAI API).",
+    )
+    embedding_concurrency: int = Field(
+        default=4, ge=1, le=64, description="Embedding requests in flight at once."
+    )
+    # Text Embeddings Inference refuses more than 32 texts a request unless told otherwise.
+    embedding_batch_size: int = Field(
+        default=32, ge=1, le=2048, description="Texts per embedding request."
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("openai_api_key", "OPENAI_API_KEY"),
+        description="Key for OpenAI (read from OPENAI_API_KEY).",
     )
     embedding_backend: Literal["onnx", "torch"] = Field(
         default="onnx",
@@ -75,6 +97,18 @@ class Settings(BaseSettings):
         description="Let feed links and redirects reach loopback, private and link-local "
         "addresses on other hosts than the feed's own (URLs given on the command line are "
         "always fetched).",
+    )
+    fetch_host_delay: float = Field(
+        default=1.0,
+        ge=0,
+        le=600,
+        description="Seconds between two requests to one host, which never gets more than one "
+        "at a time; a longer Crawl-delay in its robots.txt wins.",
+    )
+    refetch: bool = Field(
+        default=False,
+        description="Fetch every feed and page again instead of asking only for what changed "
+        "since the last run (what is fetched is still remembered).",
     )
     k: int = Field(default=5, ge=1, le=100, description="Passages retrieved per question.")
     retrieval: Literal["hybrid", "dense", "keyword"] = Field(

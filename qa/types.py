@@ -1,7 +1,8 @@
-"""The records every part of qa passes along: passages, citations, answers, and the answerer
-interface. This module imports nothing of qa, so any module can use them without a cycle."""
+"""The records every part of qa passes along: passages, citations, answers, the answer stream
+and the answerer interface. This module imports nothing of qa, so any module can use them
+without a cycle."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -97,7 +98,6 @@ class Citation:
         }
 
 
-TokenCallback = Callable[[str], None]
 # (done, total): how far a long job has got.
 ProgressCallback = Callable[[int, int], None]
 # Chat messages as OpenAI-compatible servers take them: role and content.
@@ -139,12 +139,66 @@ class Answer:
         }
 
 
-class Answerer(Protocol):
-    """Turns a question and its passages into a cited answer.
+class AnswerStream:
+    """An answer as it is written: iterate for its text piece by piece, then `answer()` for the
+    checked `Answer`.
 
-    `complete` is the model's reply to a system and a user message, for rewriting follow-up
-    questions; None for an answerer that only quotes. `parameters` are the constants that
-    change its answers (recorded with every eval report); None when there are none of its own.
+    The pieces are the draft as the answerer writes it, secrets already masked; the checked
+    answer's text may differ (markers renumbered or dropped). Nothing runs until the stream is
+    read; `answer()` reads whatever is left first. Iterating a finished stream gives its pieces
+    again.
+    """
+
+    def __init__(self, writing: Generator[str, None, Answer]) -> None:
+        self._writing = writing
+        self._pieces: list[str] = []
+        self._answer: Answer | None = None
+
+    @classmethod
+    def of(cls, answer: Answer) -> "AnswerStream":
+        """The stream of an answer known whole: its text, in one piece."""
+
+        def whole() -> Generator[str, None, Answer]:
+            yield answer.text
+            return answer
+
+        return cls(whole())
+
+    def __iter__(self) -> Iterator[str]:
+        if self._answer is not None:
+            yield from self._pieces
+            return
+        while True:
+            try:
+                piece = next(self._writing)
+            except StopIteration as finished:
+                self._answer = finished.value
+                return
+            self._pieces.append(piece)
+            yield piece
+
+    def answer(self) -> Answer:
+        """The checked answer, once the rest of the text is read."""
+        for _ in self:
+            pass
+        if self._answer is None:
+            # Only a stream whose writing failed, and was read again, ends without one.
+            raise RuntimeError("the answer stream failed before its answer")
+        return self._answer
+
+    def text(self) -> str:
+        """The text streamed so far."""
+        return "".join(self._pieces)
+
+
+class Answerer(Protocol):
+    """Turns a question and its passages into a cited answer, as a stream.
+
+    `answer` with `stream=False` may wait for the whole reply and give it in one piece (one
+    request instead of a stream, for callers that only want the `Answer`). `complete` is the
+    model's reply to a system and a user message, for rewriting follow-up questions; None for
+    an answerer that only quotes. `parameters` are the constants that change its answers
+    (recorded with every eval report); None when there are none of its own.
     """
 
     name: str
@@ -158,8 +212,8 @@ class Answerer(Protocol):
         passages: list[Passage],
         *,
         as_of: str | None = None,
-        on_token: TokenCallback | None = None,
-    ) -> Answer: ...
+        stream: bool = True,
+    ) -> AnswerStream: ...
 
 
 @dataclass(frozen=True)

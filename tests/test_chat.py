@@ -59,8 +59,8 @@ def test_follow_ups_in_a_piped_session_are_searched_after_the_question_before_th
 
 
 def test_envoy_follow_up_becomes_standalone_and_retrieves_the_moscow_passage(chat):
-    chat.ask("Who is the U.S. envoy for Ukraine negotiations?")
-    answer = chat.ask("When did he go there?")
+    chat.ask("Who is the U.S. envoy for Ukraine negotiations?").answer()
+    answer = chat.ask("When did he go there?").answer()
     assert answer.question == "When did he go there?"
     assert (
         answer.searched == "Who is the U.S. envoy for Ukraine negotiations? When did he go there?"
@@ -71,10 +71,10 @@ def test_envoy_follow_up_becomes_standalone_and_retrieves_the_moscow_passage(cha
 
 
 def test_follow_up_that_already_stands_alone_is_searched_as_typed(chat):
-    chat.ask("Where did Lavrov and Tillerson meet?")
+    chat.ask("Where did Lavrov and Tillerson meet?").answer()
     for question in ("What did Lavrov say he explained to Tillerson?", "Is there an alternative?"):
-        assert chat.ask(question).searched == question
-    follow_up = chat.ask("What did they agree to?")
+        assert chat.ask(question).answer().searched == question
+    follow_up = chat.ask("What did they agree to?").answer()
     assert follow_up.searched == "Is there an alternative? What did they agree to?"
     assert chat.turns[-1].standalone == "What did Lavrov and Tillerson agree to?"
 
@@ -136,9 +136,9 @@ def test_with_a_language_model_the_rewrite_uses_the_condense_prompt(chat):
         chat.assistant.answerer, "User: When will Kurt Volker go to Moscow?\n"
     )
     chat.assistant = replace(chat.assistant, answerer=model)
-    chat.ask(SPECIAL_REPRESENTATIVE)
+    chat.ask(SPECIAL_REPRESENTATIVE).answer()
     assert model.prompts == []  # nothing to rewrite in a first question
-    answer = chat.ask("When will he go there?")
+    answer = chat.ask("When will he go there?").answer()
     assert chat.turns[-1].standalone == "When will Kurt Volker go to Moscow?"
     assert answer.searched == f"{SPECIAL_REPRESENTATIVE} When will he go there?"
     assert any(WHEN_MOSCOW in passage.text for passage in answer.passages)
@@ -146,7 +146,8 @@ def test_with_a_language_model_the_rewrite_uses_the_condense_prompt(chat):
     assert "understood without the conversation" in system and "{" not in system + user
     assert f"User: {SPECIAL_REPRESENTATIVE}" in user and "Assistant: Word that" in user
     assert user.rstrip().endswith("Rewritten question:") and "When will he go there?" in user
-    assert chat.ask("Where did Lavrov and Tillerson meet?").searched.startswith("Where did Lavrov")
+    standalone = chat.ask("Where did Lavrov and Tillerson meet?").answer()
+    assert standalone.searched.startswith("Where did Lavrov")
     assert len(model.prompts) == 1  # a question that stands alone is not sent for rewriting
 
 
@@ -156,15 +157,15 @@ def test_a_model_reply_that_drops_the_question_gives_way_to_the_rules(chat):
     chat.assistant = replace(
         chat.assistant, answerer=RewritingAnswerer(chat.assistant.answerer, drifted)
     )
-    chat.ask(SPECIAL_REPRESENTATIVE)
-    chat.ask("When will he go to Moscow?")
+    chat.ask(SPECIAL_REPRESENTATIVE).answer()
+    chat.ask("When will he go to Moscow?").answer()
     assert chat.turns[-1].standalone == "When will Kurt Volker go to Moscow?"
 
 
 def test_memory_keeps_only_the_last_turns_and_the_prompt_holds_only_those(chat):
     questions = [f"Who is Kurt Volker? ({n})" for n in range(MEMORY_TURNS + 2)]
     for question in questions:
-        chat.ask(question)
+        chat.ask(question).answer()
     assert len(chat.turns) == MEMORY_TURNS
     system, user = condense_prompt(chat.turns, "When will he go there?")
     assert "{" not in system + user

@@ -3,6 +3,7 @@ import json
 from qa.evaluation.testset import load_eval_set
 from qa.loading import load_articles
 from tests.conftest import KREMLIN_QUESTION, SEED_ARTICLE, SEEDS
+from tests.servers import SERVED_MODEL, serve_scripted
 
 SEED_SET = SEEDS / "eval" / "seed.jsonl"
 
@@ -31,7 +32,7 @@ def test_seed_eval_reports_every_question_and_compares_equal_with_a_rerun(run, t
     assert report["timings"]["ingest_seconds"] > 0
     overall = report["metrics"]["overall"]
     assert overall["questions"] == len(lines)
-    assert 0 < overall["accuracy"] <= 1 and overall["citation_validity"] == 1.0
+    assert 0 < overall["accuracy"] <= 1
     breakdowns = report["metrics"]["breakdowns"]
     assert set(breakdowns["answerable"]) == {"answerable", "unanswerable"}
     assert {"who", "when", "where", "what", "how_many", "two_sentences"} <= set(breakdowns["type"])
@@ -74,6 +75,35 @@ def test_seed_eval_reports_every_question_and_compares_equal_with_a_rerun(run, t
     ]  # fmt: skip
     assert (comparison["only_in_old"], comparison["only_in_new"]) == (0, 1)
     assert dropped["id"] not in {flip["id"] for flip in comparison["flips"]}
+
+
+def test_a_model_citing_a_passage_it_does_not_quote_loses_that_citation_and_validity(
+    seeded, tmp_path
+):
+    test_set = write_lines(
+        tmp_path / "set.jsonl", {"id": "staff", "question": KREMLIN_QUESTION, "answer": "755"}
+    )
+    # [1] is the passage's own words; [2] vouches for words no passage holds.
+    reply = (
+        "The Kremlin said the U.S. must cut its embassy and consulate staff by 755 people [1]. "
+        "Bananas ripen faster beside apples [2]."
+    )
+    out = tmp_path / "report.json"
+    with serve_scripted([(200, reply)]) as server:
+        result = seeded("eval", test_set, "--llm", "openai", "--base-url", server.url,
+                        "--model", SERVED_MODEL, "--k", "3", "--out", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["metrics"]["overall"]["citation_validity"] == 0.5
+    (row,) = report["questions"]
+    assert len(row["retrieved"]) >= 2  # [2] named a passage that was there to quote
+    assert row["answer"] == (
+        "The Kremlin said the U.S. must cut its embassy and consulate staff by 755 people [1]. "
+        "Bananas ripen faster beside apples."
+    )
+    (citation,) = row["citations"]
+    assert "755 people" in citation["quote"]
+    assert (row["scores"]["citations_valid"], row["scores"]["citation_markers"]) == (1, 2)
 
 
 def test_malformed_test_set_names_each_bad_line_and_runs_nothing(run, tmp_path):

@@ -71,7 +71,7 @@ def test_chain_answers_like_qa_ask_with_checked_citations(seeded):
     # The same question the same way, asked through the core, gives the same answer.
     from qa.answering import Assistant
 
-    assert answer == Assistant.open(get_settings(k=3)).ask(KREMLIN_QUESTION)
+    assert answer == Assistant.open(get_settings(k=3)).ask(KREMLIN_QUESTION).answer()
 
 
 def test_chain_batch_stream_and_ainvoke_give_the_answer_invoke_gives(seeded):

@@ -77,8 +77,9 @@ def test_streamed_pieces_are_the_draft_whose_citations_were_checked(seeded, llam
     settings = get_settings(llm="openai", base_url=llama_server, model=SERVED_MODEL, k=3)
     assistant = Assistant.open(settings)
     passages = assistant.retrieve(CITING_QUESTION)
-    pieces: list[str] = []
-    answer = assistant.answerer.answer(CITING_QUESTION, passages, on_token=pieces.append)
+    answering = assistant.answerer.answer(CITING_QUESTION, passages)
+    pieces = list(answering)
+    answer = answering.answer()
     assert len(pieces) > 1
     draft = "".join(pieces)
     assert answer == checked_answer(CITING_QUESTION, draft, passages, "openai", SERVED_MODEL)
@@ -179,9 +180,9 @@ def test_llama_cpp_decodes_a_multi_token_prompt(tmp_path):
 def test_local_model_keeps_answering_follow_up_questions_in_one_process(seeded):
     smollm2_gguf()
     assistant = Assistant.open(get_settings(llm="local", k=2))
-    first = assistant.ask(KREMLIN_QUESTION)
+    first = assistant.ask(KREMLIN_QUESTION).answer()
     process = assistant.answerer.chat.runner.process
-    second = assistant.ask("Who is Kurt Volker?")
+    second = assistant.ask("Who is Kurt Volker?").answer()
     assert first.text and second.text
     assert assistant.answerer.chat.runner.process is process
 
@@ -196,11 +197,12 @@ def test_a_crashing_model_process_is_an_error_naming_the_portable_build(seeded):
 
     passages = assistant.retrieve(KREMLIN_QUESTION)
     with pytest.raises(LLMError) as caught:
-        assistant.answerer.answer(KREMLIN_QUESTION, passages, on_token=crash_on_first_piece)
+        for piece in assistant.answerer.answer(KREMLIN_QUESTION, passages):
+            crash_on_first_piece(piece)
     assert "crashed (SIGSEGV)" in str(caught.value)
     assert "GGML_NATIVE=OFF" in str(caught.value)
     # The next question starts a new model process and is answered.
-    assert assistant.ask(KREMLIN_QUESTION).text
+    assert assistant.ask(KREMLIN_QUESTION).answer().text
     runner.stop()
 
 
@@ -269,7 +271,8 @@ def test_a_stream_cut_off_midway_says_so_and_is_never_retried(seeded):
         settings = get_settings(llm="openai", base_url=url, model=SERVED_MODEL, max_retries=2)
         shown = []
         with pytest.raises(LLMError) as caught:
-            Assistant.open(settings).ask(KREMLIN_QUESTION, on_token=shown.append)
+            for piece in Assistant.open(settings).ask(KREMLIN_QUESTION):
+                shown.append(piece)
     assert "".join(shown) == "The Kremlin said"
     assert str(caught.value).startswith(f"openai: the reply from {url} broke off midway.")
     assert "cannot reach" not in str(caught.value)

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,20 @@ def call_server(home: Path, calls: list[tuple[str, dict[str, Any]]]) -> tuple[li
     return tools, results
 
 
+def named_fields(description: str) -> set[str]:
+    """The names a tool's description puts in backticks."""
+    return set(re.findall(r"`(\w+)`", description))
+
+
+def fields_of(data: Any) -> set[str]:
+    """Every key of `data`'s objects, at any depth."""
+    if isinstance(data, list):
+        return set().union(*map(fields_of, data))
+    if isinstance(data, dict):
+        return set(data).union(*map(fields_of, data.values()))
+    return set()
+
+
 def seeded_home() -> Path:
     return Path(os.environ["QA_HOME"])
 
@@ -68,10 +83,16 @@ def test_mcp_tools_answer_search_and_list_like_the_cli(seeded):
         ],
     )
     assert {tool.name for tool in tools} == TOOLS
+    # An agent reads the descriptions to know what to pass and what it gets back: every
+    # argument is explained, and every field a description names is in the tool's result.
+    results = {"ask": asked, "search": searched, "sources": listed}
     for tool in tools:
-        assert len(tool.description) > 100, tool.name
+        arguments = tool.input_schema["properties"].values()
+        assert all(argument.get("description") for argument in arguments), tool.name
+        assert named_fields(tool.description) <= fields_of(text_json(results[tool.name]))
     asks = next(tool for tool in tools if tool.name == "ask")
     assert set(asks.input_schema["properties"]) == {"question", "k", "as_of"}
+    assert {"abstained", "citations", "quote", "start", "end"} <= named_fields(asks.description)
 
     cli_answer = json.loads(seeded("ask", KREMLIN_QUESTION, "--k", "3", "--json").stdout)
     assert text_json(asked) == cli_answer

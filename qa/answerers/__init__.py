@@ -1,13 +1,17 @@
-"""Every answerer qa offers. Each is one module in this package that declares `KIND`.
+"""Every answerer qa offers: the entry points of the group `qa.answerers`, qa's own included.
 
-A new answerer is a new module here; settings, `--help`, `qa ask`, chat and eval follow.
-Any LangChain chat model is available besides them, as `provider:model`.
+Each names a `Kind` (its `--llm` name, what it is, how it is built). qa declares its own in
+pyproject.toml, one module of this package each; another distribution adds one the same way:
+
+    [project.entry-points."qa.answerers"]
+    topstory = "qa_topstory:KIND"
+
+Settings, `--help`, `qa ask`, chat and eval follow. Any LangChain chat model is available
+besides them, as `provider:model`.
 """
 
-import importlib
-import os
-import pkgutil
 from functools import cache
+from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING
 
 from qa.answerers.kind import Kind
@@ -17,24 +21,37 @@ if TYPE_CHECKING:
     from qa.settings import Settings
     from qa.types import Answerer
 
-# Modules of this package that declare no answerer.
-NOT_ANSWERERS = {"kind"}
+GROUP = "qa.answerers"
+# qa's own distribution: its answerers come first, and no other package can take their names.
+DISTRIBUTION = "qa-news"
 
 
 @cache
-def kinds() -> dict[str, Kind]:
-    """Every declared answerer by name, in module-name order."""
-    found = {}
-    for module in sorted(info.name for info in pkgutil.iter_modules(__path__)):
-        if module not in NOT_ANSWERERS:
-            kind = importlib.import_module(f"{__name__}.{module}").KIND
-            found[kind.name] = kind
+def registered() -> dict[str, EntryPoint]:
+    """Every answerer's entry point by name: qa's own, then other packages', each in name
+    order. Nothing is imported: a plugin is loaded only when it is chosen."""
+    found: dict[str, EntryPoint] = {}
+    for entry in sorted(entry_points(group=GROUP), key=lambda e: (not is_own(e), e.name)):
+        found.setdefault(entry.name, entry)
     return found
 
 
 def names() -> tuple[str, ...]:
-    """`auto`, then every declared answerer."""
-    return ("auto", *kinds())
+    """`auto`, then every registered answerer."""
+    return ("auto", *registered())
+
+
+def passed_over(settings: "Settings") -> list[str]:
+    """Why the answerers other packages register under the chosen one's name are not used:
+    one line each, to be shown beside the answer."""
+    name = chosen(settings)
+    used = registered().get(name)
+    return [
+        f"The answerer {name!r} of {distribution(entry)} is not used: "
+        f"{distribution(used)} registers that name first."
+        for entry in entry_points(group=GROUP, name=name)
+        if used is not None and distribution(entry) != distribution(used)
+    ]
 
 
 def chosen(settings: "Settings") -> str:
@@ -42,7 +59,8 @@ def chosen(settings: "Settings") -> str:
     configured, else extractive."""
     if settings.llm != "auto":
         return settings.llm
-    return "openai" if os.environ.get("OPENAI_API_KEY") or settings.base_url else "extractive"
+    key = settings.openai_api_key
+    return "openai" if (key and key.get_secret_value()) or settings.base_url else "extractive"
 
 
 def check_choice(settings: "Settings") -> None:
@@ -59,14 +77,42 @@ def check_choice(settings: "Settings") -> None:
 def build_answerer(settings: "Settings", embedder: "Embedder") -> "Answerer":
     """The answerer the settings name."""
     check_choice(settings)
-    name = chosen(settings)
-    if name in kinds():
-        return kinds()[name].build(settings, embedder)
+    named = settings.langchain_model
+    if named is None:
+        return kind(chosen(settings)).build(settings, embedder)
     from qa.llm.answerer import GenerativeAnswerer
     from qa.llm.clients import LangChainChat
 
-    provider, model = settings.langchain_model or (name, "")
+    provider, model = named
     if provider == "openai":
         # `openai:MODEL` is `--llm openai --model MODEL`: the same key, server and limits.
-        return kinds()["openai"].build(settings, embedder)
+        return kind("openai").build(settings, embedder)
     return GenerativeAnswerer(LangChainChat(provider, model, settings), settings)
+
+
+def kind(name: str) -> Kind:
+    """The registered answerer `name`, imported now. A package that cannot give one is a
+    one-line error naming it; the other answerers are not touched."""
+    from qa.errors import QAError
+
+    entry = registered()[name]
+    problem = f"The answerer {name!r} of {distribution(entry)} cannot be loaded"
+    hint = "Reinstall or remove that package, or choose another --llm."
+    try:
+        declared = entry.load()
+    except Exception as error:  # a plugin's import can fail in any way at all
+        raise QAError(f"{problem}: {type(error).__name__}: {error}.", hint) from None
+    if not isinstance(declared, Kind):
+        raise QAError(f"{problem}: {entry.value} is not a qa.answerers.kind.Kind.", hint)
+    return declared
+
+
+def is_own(entry: EntryPoint) -> bool:
+    return entry.dist is not None and entry.dist.name == DISTRIBUTION
+
+
+def distribution(entry: EntryPoint | None) -> str:
+    """`name version` of the package that registered `entry`."""
+    if entry is None or entry.dist is None:
+        return "an unknown package"
+    return f"{entry.dist.name} {entry.dist.version}"

@@ -13,6 +13,7 @@ from qa.errors import QAError
 from qa.rendering import (
     byline,
     own_line_for_errors,
+    print_stream,
     render_chat_answer,
     render_chat_help,
     render_chat_welcome,
@@ -23,7 +24,6 @@ from qa.rendering import (
     render_searched,
     stderr_console,
     stdout_console,
-    token_printer,
 )
 from qa.settings import Settings
 
@@ -35,10 +35,13 @@ CONTINUE, FAILED, LEAVE = "continue", "failed", "leave"
 
 def run_chat(settings: Settings) -> int:
     """Talk until Ctrl-D, /exit or the end of piped input; returns the exit code."""
-    from qa.answering import Assistant
+    from qa.answerers import passed_over
+    from qa.workspace import Workspace
 
-    chat = Chat(Assistant.open(settings))
+    chat = Chat(Workspace(settings).assistant)
     out, err = stdout_console(), stderr_console()
+    for note in passed_over(settings):
+        render_notice(err, note, warning=True)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         return read_lines(chat, sys.stdin, out, err)
     with err.status("[dim]Loading the embedding model…[/]", spinner="dots"):
@@ -116,15 +119,14 @@ def answer_turn(chat: Chat, question: str, out: Console, live: bool) -> None:
         if searched != question:
             render_searched(out, searched, answering)
 
-    on_token = token_printer(out, streamed, before_first=status.stop if status else None)
-
     if status:
         status.start()
     try:
         with own_line_for_errors(out, streamed):
-            answer = chat.ask(
-                question, on_searched=on_searched, on_token=on_token if live else None
-            )
+            reply = chat.ask(question, on_searched=on_searched, stream=live)
+            if status:
+                print_stream(out, reply, streamed, before_first=status.stop)
+            answer = reply.answer()
     finally:
         if status:
             status.stop()

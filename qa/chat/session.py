@@ -2,14 +2,14 @@
 
 import difflib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
 from datetime import date
 
 from qa.answering import Assistant
 from qa.chat.condense import search_text, standalone_question
 from qa.loading import Article
-from qa.types import Answer, Citation, Passage, TokenCallback, Turn
+from qa.types import Answer, AnswerStream, Citation, Passage, Turn
 
 # Only the last few turns are remembered, so the rewrite prompt never grows without limit.
 MEMORY_TURNS = 4
@@ -90,22 +90,30 @@ class Chat:
         question: str,
         *,
         on_searched: Callable[[str, str], None] | None = None,
-        on_token: TokenCallback | None = None,
-    ) -> Answer:
-        """One turn: rewrite into a standalone question, retrieve, answer, remember the turn."""
+        stream: bool = True,
+    ) -> AnswerStream:
+        """One turn: rewrite into a standalone question, retrieve, answer; the turn is
+        remembered once its answer is read. `on_searched` hears what was searched, and the
+        standalone question, before the answer starts."""
+        return AnswerStream(self._turn(question, on_searched, stream))
+
+    def _turn(
+        self, question: str, on_searched: Callable[[str, str], None] | None, stream: bool
+    ) -> Generator[str, None, Answer]:
         standalone = self.standalone_question(question)
         searched = search_text(list(self.turns), question, standalone)
         if on_searched:
             on_searched(searched, standalone)
-        answer = self.assistant.ask(
+        answering = self.assistant.ask(
             standalone,
             k=self.k,
             as_of=self.until,
             since=self.since,
-            on_token=on_token,
             search=searched,
+            stream=stream,
         )
-        answer = replace(answer, question=question, searched=searched)
+        yield from answering
+        answer = replace(answering.answer(), question=question, searched=searched)
         self.turns.append(Turn(question, standalone, answer))
         return answer
 

@@ -24,10 +24,11 @@ from qa.evaluation.records import (
     Timings,
 )
 from qa.evaluation.testset import EvalQuestion, EvalSet
-from qa.ingestion import IngestReport, ProgressCallback
+from qa.ingestion import IngestReport
 from qa.masking import mask_secrets
 from qa.settings import Settings
-from qa.types import Answer
+from qa.types import Answer, ProgressCallback
+from qa.workspace import Workspace
 
 TEMPORARY_COLLECTION = "eval"
 VERSIONED_PACKAGES = ("qa-news", "chromadb", "sentence-transformers")
@@ -54,11 +55,12 @@ def run_eval(
     check_breakdown_fields(questions, by)
     progress = progress or (lambda _label: nullcontext(None))
     with collection_for(settings, bool(corpus), keep_collection) as target:
+        workspace = Workspace(target)
         ingest_report = None
         if corpus:
             with progress("Embedding") as on_progress:
-                ingest_report = ingest_corpus(target, corpus, eval_set.path, on_progress)
-        assistant = Assistant.open(target)
+                ingest_report = ingest_corpus(workspace, corpus, eval_set.path, on_progress)
+        assistant = workspace.assistant
         started = time.perf_counter()
         with progress("Answering") as on_progress:
             results = answer_all(assistant, questions, on_progress)
@@ -93,7 +95,7 @@ def answer_all(
         if progress:
             progress(done, len(questions))
         started = time.perf_counter()
-        answer = assistant.ask(question.question, as_of=question.date)
+        answer = assistant.ask(question.question, as_of=question.date, stream=False).answer()
         latency = time.perf_counter() - started
         results.append(QuestionResult(question, answer, latency, score(question, answer, latency)))
     if progress:
@@ -240,28 +242,19 @@ def collection_for(settings: Settings, has_corpus: bool, keep: bool) -> Iterator
 
 
 def ingest_corpus(
-    settings: Settings, corpus: Sequence[Path], eval_path: Path, progress: ProgressCallback | None
+    workspace: Workspace,
+    corpus: Sequence[Path],
+    eval_path: Path,
+    progress: ProgressCallback | None,
 ) -> IngestReport:
     """Ingest the corpus files; the test set itself is never taken for an article."""
-    from qa.chunking import ChunkSettings
-    from qa.embeddings import get_embedder
-    from qa.ingestion import ingest
     from qa.loading import iter_article_files
-    from qa.store import Store
 
     test_set = eval_path.resolve()
     files = [path for path in iter_article_files(corpus) if path.resolve() != test_set]
     if not files:
         raise InputError(f"No article files in {', '.join(map(str, corpus))}.")
-    chunking = ChunkSettings.of(settings)
-    return ingest(
-        files,
-        Store.open(settings),
-        get_embedder(settings),
-        chunking,
-        progress,
-        max_article_mb=settings.max_article_mb,
-    )
+    return workspace.ingest(files, progress)
 
 
 def describe_run(assistant: Assistant, corpus: Sequence[Path], temporary: bool) -> RunSettings:

@@ -1,14 +1,14 @@
 """Answer with a chat model from numbered passages, then keep only the citations that check."""
 
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 from qa.citations import NO_ANSWER, checked_answer
 from qa.llm.clients import ChatModel, Messages
-from qa.masking import emit_masked, mask_secrets
+from qa.masking import mask_secrets, masked_stream
 from qa.prompts import render_prompt
 from qa.settings import Settings
-from qa.types import Answer, Passage, TokenCallback
+from qa.types import Answer, AnswerStream, Passage
 
 SYSTEM_TEMPLATE = "system.txt"
 ANSWER_TEMPLATE = "answer.txt"
@@ -34,20 +34,29 @@ class GenerativeAnswerer:
         passages: list[Passage],
         *,
         as_of: str | None = None,
-        on_token: TokenCallback | None = None,
-    ) -> Answer:
-        """The model's answer from `passages` alone; `on_token` sees the unchecked draft."""
+        stream: bool = True,
+    ) -> AnswerStream:
+        """The model's answer from `passages` alone; the stream gives the unchecked draft."""
+        return AnswerStream(self._write(question, passages, as_of, stream))
+
+    def _write(
+        self, question: str, passages: list[Passage], as_of: str | None, stream: bool
+    ) -> Generator[str, None, Answer]:
         if not passages:
             # Nothing to answer from: asking the model would only invite a guess.
-            if on_token:
-                on_token(NO_ANSWER)
+            yield NO_ANSWER
             return checked_answer(question, NO_ANSWER, passages, self.name, self.model)
         messages = answer_messages(question, passages, as_of)
         # A server can echo what it was sent; the key never reaches the screen or a report.
-        if on_token is None:
-            draft = mask_secrets(self._reply(messages))
+        if stream:
+            pieces = []
+            for piece in masked_stream(self._stream(messages)):
+                pieces.append(piece)
+                yield piece
+            draft = "".join(pieces)
         else:
-            draft = emit_masked(on_token, self._stream(messages))
+            draft = mask_secrets(self._reply(messages))
+            yield draft
         return checked_answer(question, draft, passages, self.name, self.model)
 
     def complete(self, system: str, user: str) -> str:

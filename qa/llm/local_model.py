@@ -27,7 +27,6 @@ PORTABLE_BUILD_HINT = (
 )
 
 
-
 class LocalModel:
     """The model at `path`, loaded once in a child process that is restarted if it stops."""
 

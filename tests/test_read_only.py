@@ -1,0 +1,113 @@
+"""Asking never writes qa's own derived files: it answers from read-only folders."""
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from qa.keyword_index import FILE_NAME
+from tests.conftest import KREMLIN_QUESTION, SEED_ARTICLE, SEEDS
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def home(monkeypatch):
+    """A data directory another user may enter: the read-only runs are made as `nobody`."""
+    folder = Path(tempfile.mkdtemp(prefix="qa-read-only-"))
+    folder.chmod(0o755)
+    monkeypatch.setenv("QA_HOME", str(folder))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def derived_folders(home: Path) -> list[Path]:
+    """Every folder of the data directory but Chroma's own (which Chroma must write)."""
+    return [path for path in home.iterdir() if path.is_dir() and path.name != "chroma"]
+
+
+def snapshot(folders: list[Path]) -> dict[str, tuple[int, int, bytes]]:
+    """Every file's size, time and bytes; not SQLite's shared-memory file, in which any reader
+    of a WAL database marks what it reads (data of no file's: it lives in memory)."""
+    return {
+        str(path): (path.stat().st_size, path.stat().st_mtime_ns, path.read_bytes())
+        for folder in folders
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and not path.name.endswith("-shm")
+    }
+
+
+def make_read_only(folders: list[Path]) -> None:
+    for folder in folders:
+        for path in [folder, *folder.rglob("*")]:
+            mode = path.stat().st_mode
+            path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) | stat.S_IROTH)
+            if path.is_dir():
+                path.chmod(path.stat().st_mode | stat.S_IXOTH)
+
+
+def open_to_everyone(folder: Path) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o777 if path.is_dir() else 0o666)
+
+
+def ask_as_reader(question: str, *options: str) -> subprocess.CompletedProcess:
+    """`qa ask` in a new process; as `nobody` when this runs as root, whom no mode bit stops."""
+    command = [sys.executable, "-m", "qa", "ask", question, "--json", *options]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv: a read-only folder stops no one")
+        command = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *command]
+    env = {**os.environ, "HOME": os.environ["QA_HOME"], "ANONYMIZED_TELEMETRY": "False"}
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_a_question_changes_no_derived_file(run, home):
+    assert run("ingest", SEEDS).exit_code == 0
+    folders = derived_folders(home)
+    assert list(home.rglob(FILE_NAME))
+    before = snapshot(folders)
+    for retrieval in ("hybrid", "keyword"):
+        result = run("ask", KREMLIN_QUESTION, "--retrieval", retrieval, "--json")
+        assert result.exit_code == 0, result.output
+    assert snapshot(derived_folders(home)) == before
+
+
+def test_a_question_is_answered_with_the_derived_folders_read_only(run, home):
+    assert run("ingest", SEEDS).exit_code == 0
+    folders = derived_folders(home)
+    before = snapshot(folders)
+    make_read_only(folders)
+    open_to_everyone(home / "chroma")
+    done = ask_as_reader(KREMLIN_QUESTION)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["short_answer"] == "755 people"
+    assert answer["citations"][0]["article_id"] == SEED_ARTICLE.stem
+    assert snapshot(folders) == before
+
+
+def test_an_index_behind_the_store_is_caught_up_in_memory_not_on_disk(run, home, tmp_path):
+    assert run("ingest", SEEDS).exit_code == 0
+    (index,) = home.rglob(FILE_NAME)
+    stale = tmp_path / "stale.sqlite3"
+    shutil.copy(index, stale)
+    ferry = tmp_path / "ferry.txt"
+    ferry.write_text("date 2024-05-01\nThe harbour ferry Zephyrine now sails at noon.\n")
+    assert run("ingest", ferry).exit_code == 0
+    # The index as another machine's writes through a server would leave it: behind.
+    shutil.copy(stale, index)
+    for leftover in index.parent.glob(FILE_NAME + "-*"):
+        leftover.unlink()
+    before = snapshot([index.parent])
+    result = run("ask", "Zephyrine", "--retrieval", "keyword", "--json")
+    assert result.exit_code == 0, result.output
+    assert [p["article_id"] for p in json.loads(result.stdout)["passages"]] == ["ferry"]
+    assert snapshot([index.parent]) == before
