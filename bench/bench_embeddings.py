@@ -124,7 +124,6 @@ def ingest_locally(
     args: argparse.Namespace, corpus: list[dict], questions: list[str], home: Path
 ) -> tuple[dict, dict[str, list[float]]]:
     """The baseline run, and the vectors it made for every chunk and question."""
-    from qa.chunking import ChunkSettings
     from qa.embeddings import get_embedder
     from qa.ingestion import ingest
     from qa.workspace import Workspace
@@ -135,7 +134,7 @@ def ingest_locally(
     log(f"local: embedding {len(corpus)} articles in this process...")
     workspace = Workspace(settings)
     store = workspace.store(create=True)
-    report = ingest([corpus_path(home.parent)], store, recording, ChunkSettings.of(settings))
+    report = ingest([corpus_path(home.parent)], store, recording, settings.chunking)
     for question in questions:
         recording.embed_query(question)
     figures = figures_of(report, passages_of(workspace, questions))
@@ -231,7 +230,7 @@ def summarise(
         "articles": len(corpus),
         "chunks": local["chunks"],
         "questions_checked": len(questions),
-        "batch_size": settings_for(args, Path("unused")).embedding_batch_size,
+        "batch_size": settings_for(args, Path("unused")).embeddings.batch_size,
         "runs": rows,
         "seconds": seconds,
         "versions": package_versions(),

@@ -68,18 +68,18 @@ def settings_for(home: Path):
 
 
 def phase_encode_only(args: argparse.Namespace) -> dict:
-    from qa.chunking import ChunkSettings, chunk_article
+    from qa.chunking import chunk_article
     from qa.embeddings import load_local_model
     from qa.loading import load_articles
 
     settings = settings_for(args.home)
-    chunking = ChunkSettings.of(settings)
+    chunking = settings.chunking
     texts = [
         chunk.text
         for article in load_articles([args.corpus]).articles
         for chunk in chunk_article(article, chunking)
     ]
-    model = load_local_model(settings.embedding_model_name)
+    model = load_local_model(settings.embeddings.model_name)
     started = time.perf_counter()
     model.encode(texts, batch_size=64, normalize_embeddings=True)
     seconds = time.perf_counter() - started

@@ -177,8 +177,9 @@ def open_qa(corpus: Path, home: Path, use_as_of: bool) -> System:
     from qa.workspace import Workspace
 
     # Everything else comes from the environment; the store is always a fresh embedded one.
-    settings = get_settings(home=home, collection=COLLECTION, llm="extractive").model_copy(
-        update={"chroma_url": None}
+    settings = get_settings(home=home, collection=COLLECTION, llm="extractive")
+    settings = settings.model_copy(
+        update={"store": settings.store.model_copy(update={"chroma_url": None})}
     )
     workspace = Workspace(settings)
     workspace.embedder.embed_query("warm-up")  # model load is not ingest work
@@ -195,7 +196,11 @@ def open_qa(corpus: Path, home: Path, use_as_of: bool) -> System:
             for p in assistant.retrieve(question.question, k, as_of=as_of)
         ]
 
-    recorded = settings.model_dump(mode="json", exclude={"home", "chroma_url", "collection"})
+    recorded = {
+        name: value
+        for name, value in settings.to_json().items()
+        if name not in {"home", "chroma_url", "collection"}
+    }
     recorded["as_of"] = use_as_of
     return System(QA, retrieve, report.seconds, report.chunks_embedded, recorded)
 

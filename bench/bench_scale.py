@@ -408,17 +408,17 @@ def phase_prepare(spec: dict) -> dict[str, Any]:
     """Export the embedding model once, then embed the corpus's chunks unless cached."""
     import numpy as np
 
-    from qa.chunking import ChunkSettings
+    from qa.chunking import embedding_text
     from qa.embeddings import get_embedder
 
     settings = settings_of(spec)
-    chunking = ChunkSettings.of(settings)
+    chunking = settings.chunking
     embedder = get_embedder(settings)
     embedder.embed_query(WARM_UP_QUESTION)  # exports the graph into the model cache once
     corpus = load_corpus(Path(spec["corpus"]), chunking)
     path = Path(spec["cache"]) / vectors_name(Path(spec["corpus"]), embedder.name, chunking)
     texts = [
-        chunking.embedding_text(article, chunk) for article, chunks in corpus for chunk in chunks
+        embedding_text(chunking, article, chunk) for article, chunks in corpus for chunk in chunks
     ]
     if not path.is_file():
         log(f"  embedding {len(texts)} chunks (once; cached in {path})...")
@@ -443,14 +443,13 @@ def phase_build(spec: dict) -> dict[str, Any]:
     """Add copies of the corpus's articles to the store until it holds `size` chunks."""
     import numpy as np
 
-    from qa.chunking import ChunkSettings
     from qa.embeddings import get_embedder
     from qa.keyword_index import KeywordIndex
     from qa.store import Store
     from qa.writer import Writer
 
     settings = settings_of(spec)
-    chunking = ChunkSettings.of(settings)
+    chunking = settings.chunking
     copies = Copies(load_corpus(Path(spec["corpus"]), chunking), np.load(spec["vectors"]), chunking)
     store = Store.open(settings)
     started = time.perf_counter()
@@ -573,7 +572,7 @@ class Copies:
 
 def first_query(store: Any, copies: Copies, settings: Any) -> dict[str, float]:
     """A server loads its vector index at the first search: done here, not in a cold ask."""
-    if not settings.chroma_url:
+    if not settings.store.chroma_url:
         return {}
     started = time.perf_counter()
     store.query(copies.copy_vectors(0)[0], 20)

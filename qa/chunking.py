@@ -6,37 +6,20 @@ from dataclasses import dataclass
 
 from qa.loading import Article
 from qa.sentences import Span, split_sentences
-from qa.settings import Settings
+from qa.settings import ChunkSettings
+
+__all__ = ["Chunk", "ChunkSettings", "chunk_article", "embedding_text"]
 
 
-@dataclass(frozen=True)
-class ChunkSettings:
-    """How articles are cut, and whether each chunk is embedded under its title and date."""
+def embedding_text(chunking: ChunkSettings, article: Article, chunk: "Chunk") -> str:
+    """What the embedding model sees: the chunk under its article's title and date.
 
-    size: int
-    overlap: int
-    header: bool = False
-
-    @classmethod
-    def of(cls, settings: Settings) -> "ChunkSettings":
-        return cls(settings.chunk_size, settings.chunk_overlap, settings.chunk_header)
-
-    def as_metadata(self) -> dict[str, int | bool]:
-        return {
-            "chunk_size": self.size,
-            "chunk_overlap": self.overlap,
-            "chunk_header": self.header,
-        }
-
-    def embedding_text(self, article: Article, chunk: "Chunk") -> str:
-        """What the embedding model sees: the chunk under its article's title and date.
-
-        Off by default: on both dev benchmarks the header did not help hybrid retrieval and
-        made dense retrieval worse. The stored text and its offsets are the article's either way.
-        """
-        if not self.header:
-            return chunk.text
-        return f"{article.title} ({article.date or 'undated'})\n{chunk.text}"
+    Off by default: on both dev benchmarks the header did not help hybrid retrieval and
+    made dense retrieval worse. The stored text and its offsets are the article's either way.
+    """
+    if not chunking.header:
+        return chunk.text
+    return f"{article.title} ({article.date or 'undated'})\n{chunk.text}"
 
 
 @dataclass(frozen=True)

@@ -151,27 +151,43 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
-def settings_from(options: dict[str, Any]):
-    """Settings from the environment, with the command's options that were given on top.
-
-    `options` is the command's `locals()`: the names of its options are the settings' names.
-    """
+def settings_for(**flags: Any):
+    """Settings from the environment, with the command's options that were given on top."""
     from pydantic import ValidationError
 
     from qa.answerers import check_choice
     from qa.errors import InputError
-    from qa.settings import Settings, get_settings
+    from qa.settings import get_settings, problems
 
-    given = {name: value for name, value in options.items() if name in Settings.model_fields}
     try:
-        settings = get_settings(**given)
+        settings = get_settings(**flags)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()
-        )
-        raise InputError(f"Invalid configuration: {problems}.") from None
+        raise InputError(f"Invalid configuration: {problems(error)}.") from None
     check_choice(settings)
     return settings
+
+
+def answering_settings(
+    k: int | None,
+    retrieval: str | None,
+    llm: str | None,
+    model: str | None,
+    base_url: str | None,
+    home: Path | None,
+    collection: str | None,
+    chroma_url: str | None,
+):
+    """The settings of a command that answers: its retrieval, answerer and store options."""
+    return settings_for(
+        k=k,
+        retrieval=retrieval,
+        llm=llm,
+        model=model,
+        base_url=base_url,
+        home=home,
+        collection=collection,
+        chroma_url=chroma_url,
+    )
 
 
 def print_json(data: Any) -> None:
@@ -229,7 +245,9 @@ def ingest(
 
     err = stderr_console()
     with user_errors():
-        workspace = Workspace(settings_from(locals()))
+        workspace = Workspace(
+            settings_for(refetch=refetch, home=home, collection=collection, chroma_url=chroma_url)
+        )
         sources = subscribed_sources(sources or [], feeds or [])
         if not sources:
             raise InputError("Nothing to ingest.", "Give files, folders, URLs or --feeds FILE.")
@@ -293,7 +311,7 @@ def watch(
         render_skipped(err, list(result.failures))
 
     with user_errors():
-        settings = settings_from(locals())
+        settings = settings_for(home=home, collection=collection, chroma_url=chroma_url)
         interval = parse_interval(every) if every else None
         if interval is None and not once:
             raise InputError("How often? Give --every (e.g. --every 15m), or --once.")
@@ -350,7 +368,9 @@ def ask(
     out = stdout_console()
     with user_errors():
         as_of = parse_date_option(as_of)
-        settings = settings_from(locals())
+        settings = answering_settings(
+            k, retrieval, llm, model, base_url, home, collection, chroma_url
+        )
         workspace = Workspace(settings)
         for note in passed_over(settings):
             render_notice(stderr_console(), note, warning=True)
@@ -386,12 +406,12 @@ def sources(
     from qa.workspace import Workspace
 
     with user_errors():
-        settings = settings_from(locals())
+        settings = settings_for(home=home, collection=collection, chroma_url=chroma_url)
         records = Workspace(settings).sources()
     if json_output:
         print_json([record.to_json() for record in records])
     else:
-        render_sources(stdout_console(), records, settings.collection)
+        render_sources(stdout_console(), records, settings.store.collection)
 
 
 @app.command()
@@ -407,17 +427,17 @@ def reset(
 
     err = stderr_console()
     with user_errors():
-        settings = settings_from(locals())
+        settings = settings_for(home=home, collection=collection, chroma_url=chroma_url)
         workspace = Workspace(settings)
         location = workspace.store().location
         if not yes and not typer.confirm(
-            f"Delete all articles in collection {settings.collection!r} at {location}?",
+            f"Delete all articles in collection {settings.store.collection!r} at {location}?",
             err=True,
         ):
             err.print("Nothing deleted.")
             raise typer.Exit(1)
         removed = workspace.reset()
-    err.print(f"Deleted collection {settings.collection!r} ({removed} articles).")
+    err.print(f"Deleted collection {settings.store.collection!r} ({removed} articles).")
 
 
 def parse_date_option(value: str | None) -> str | None:
@@ -451,7 +471,9 @@ def chat(
     from qa.chat.repl import run_chat
 
     with user_errors():
-        settings = settings_from(locals())
+        settings = answering_settings(
+            k, retrieval, llm, model, base_url, home, collection, chroma_url
+        )
         code = run_chat(settings)
     raise typer.Exit(code)
 
@@ -517,7 +539,9 @@ def evaluate(
         previous = load_report(compare) if compare else None
         if out:
             check_output_path(out)
-        settings = settings_from(locals())
+        settings = answering_settings(
+            k, retrieval, llm, model, base_url, home, collection, chroma_url
+        )
         report = run_eval(
             eval_set,
             settings,
@@ -569,5 +593,7 @@ def mcp_server(
     from qa.mcp_server import serve
 
     with user_errors():
-        settings = settings_from(locals())
+        settings = answering_settings(
+            k, retrieval, llm, model, base_url, home, collection, chroma_url
+        )
         serve(settings)

@@ -1,14 +1,13 @@
 """Text embeddings: the bundled all-MiniLM-L6-v2 (offline; ONNX Runtime or torch), or any
 OpenAI-compatible server (`qa.openai_embedder`)."""
 
-import os
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Protocol
 
 from qa.bundled_model import bundled_model_path
 from qa.errors import EmbeddingError
-from qa.settings import Settings
+from qa.settings import Settings, hub_offline
 
 BATCH_SIZE = 64
 
@@ -30,19 +29,20 @@ class Embedder(Protocol):
         ...
 
 
-def get_embedder(settings: Settings) -> Embedder:
-    """The embedder the settings ask for."""
-    if settings.embeddings == "openai":
+def get_embedder(settings: Settings, keep_files: bool = True) -> Embedder:
+    """The embedder the settings ask for; without `keep_files`, one that writes no derived
+    file (the bundled model's graph, when not cached yet, is built in memory)."""
+    if settings.embeddings.provider == "openai":
         from qa.openai_embedder import OpenAIEmbedder
 
         return OpenAIEmbedder(settings)
-    if settings.embedding_backend == "torch":
-        return LocalEmbedder(settings.embedding_model_name)
+    if settings.embeddings.backend == "torch":
+        return LocalEmbedder(settings.embeddings.model_name)
     from qa.onnx_embedder import OnnxEmbedder
 
     # A cache of derived files belongs with qa's other state: it follows QA_HOME (tests, several
     # installs) and is writable, unlike site-packages, even when the store is a Chroma server.
-    return OnnxEmbedder(settings.embedding_model_name, settings.model_cache_dir)
+    return OnnxEmbedder(settings.embeddings.model_name, settings.model_cache_dir, keep_files)
 
 
 class LocalEmbedder:
@@ -78,8 +78,7 @@ class LocalEmbedder:
 @lru_cache(maxsize=2)
 def load_local_model(name: str):
     """Load once per process; offline, so a missing model fails fast instead of downloading."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    hub_offline()
     path = bundled_model_path(name)
     try:
         from sentence_transformers import SentenceTransformer

@@ -27,12 +27,12 @@ ARTICLE_FIELDS = ("title", "date", "source")
 
 def state_path(settings: Settings) -> Path:
     """The collection's state file; a Chroma server's collections have their own folder."""
-    folder = settings.data_dir / "feeds"
-    if settings.chroma_url:
+    folder = settings.store.data_dir / "feeds"
+    if settings.store.chroma_url:
         # The same key as the server's keyword-index folder.
-        server = hashlib.sha256(settings.chroma_url.encode()).hexdigest()[:12]
+        server = hashlib.sha256(settings.store.chroma_url.encode()).hexdigest()[:12]
         folder = folder / f"server-{server}"
-    return folder / f"{settings.collection}.json"
+    return folder / f"{settings.store.collection}.json"
 
 
 @dataclass

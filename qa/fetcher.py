@@ -5,7 +5,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from qa.politeness import (
     DISALLOWED,
@@ -146,7 +146,9 @@ class RoundFetcher:
         return self.robots[where]
 
     def _read_robots(self, where: str, typed: str) -> Robots:
-        capped = replace(self.settings, max_page_mb=min(self.settings.max_page_mb, ROBOTS_MAX_MB))
+        capped = self.settings.model_copy(
+            update={"max_page_mb": min(self.settings.max_page_mb, ROBOTS_MAX_MB)}
+        )
         try:
             reply = self._fetch(where, typed, None, lambda _: "robots", capped)
         except FetchFailed as error:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa.chunking import Chunk, ChunkSettings, chunk_article
+from qa.chunking import Chunk, ChunkSettings, chunk_article, embedding_text
 from qa.crawl import Crawl
 from qa.embeddings import Embedder
 from qa.errors import InputError
@@ -236,7 +236,7 @@ class Pipeline:
 
     def _embed_and_write(self) -> None:
         group, self.pending, self.pending_chunks = self.pending, [], 0
-        texts = [self.chunking.embedding_text(a, chunk) for a, chunks in group for chunk in chunks]
+        texts = [embedding_text(self.chunking, a, chunk) for a, chunks in group for chunk in chunks]
         vectors = self.embedder.embed_documents(texts, progress=self._embedded)
         batch = []
         for article, chunks in group:

@@ -79,14 +79,129 @@ class QueryTerms:
     tokens: int
 
 
-class KeywordIndex:
-    """Chunk ids ranked by BM25 for a question, optionally within a date range."""
+class IndexRows:
+    """The index's rows: which chunks it holds, how they are added and dropped, and what part
+    of the store they cover."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.connection = connection
         self._caught_up_at = 0.0
         self.read_only = False
         self.in_memory = False
+
+    def versions_held(self, article_ids: Sequence[str]) -> set[tuple[str, str]]:
+        """(article id, content hash) of each version of these articles the index holds."""
+        held: set[tuple[str, str]] = set()
+        for part in in_parts(list(article_ids), PARAMETERS_PER_STATEMENT):
+            marks = ",".join("?" * len(part))
+            held.update(
+                self.connection.execute(
+                    "SELECT DISTINCT article_id, article_hash FROM chunks"
+                    f" WHERE article_id IN ({marks})",
+                    part,
+                )
+            )
+        return held
+
+    def chunk_count(self) -> int:
+        return self.connection.execute("SELECT count(*) FROM chunks").fetchone()[0]
+
+    # Writing
+
+    def add(self, chunks: Iterable[IndexedChunk]) -> None:
+        """Index these chunks (one transaction); a chunk already indexed is left as it is."""
+        first: dict[str, IndexedChunk] = {}
+        for chunk in chunks:
+            first.setdefault(chunk.id, chunk)
+        # Tokenized before the write lock is taken: other writers wait only for the inserts.
+        tokens = {id_: " ".join(tokenize(chunk.text)) for id_, chunk in first.items()}
+        with self._transaction() as cursor:
+            held = set()
+            for part in in_parts(list(first), PARAMETERS_PER_STATEMENT):
+                marks = ",".join("?" * len(part))
+                held.update(
+                    id_
+                    for (id_,) in cursor.execute(
+                        f"SELECT chunk_id FROM chunks WHERE chunk_id IN ({marks})", part
+                    )
+                )
+            new = [chunk for id_, chunk in first.items() if id_ not in held]
+            # The rowids SQLite would give them one at a time (the largest plus one), given
+            # here so that both tables take all the rows in one statement each.
+            (largest,) = cursor.execute("SELECT max(rowid) FROM chunks").fetchone()
+            rowids = range((largest or 0) + 1, (largest or 0) + 1 + len(new))
+            cursor.executemany(
+                "INSERT INTO chunks (rowid, chunk_id, article_id, article_hash, date_number)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [
+                    (rowid, chunk.id, chunk.article_id, chunk.article_hash, chunk.date_number)
+                    for rowid, chunk in zip(rowids, new, strict=True)
+                ],
+            )
+            cursor.executemany(
+                "INSERT INTO terms (rowid, tokens) VALUES (?, ?)",
+                [(rowid, tokens[chunk.id]) for rowid, chunk in zip(rowids, new, strict=True)],
+            )
+
+    def keep_only(self, keep: dict[str, Collection[str]]) -> None:
+        """Drop the chunks of these articles that are of none of the versions given (an empty
+        collection: all of them)."""
+        with self._transaction() as cursor:
+            for part in in_parts(list(keep), PARAMETERS_PER_STATEMENT):
+                marks = ",".join("?" * len(part))
+                rows = cursor.execute(
+                    "SELECT rowid, article_id, article_hash FROM chunks"
+                    f" WHERE article_id IN ({marks})",
+                    part,
+                ).fetchall()
+                doomed = [(row,) for row, id_, hash_ in rows if hash_ not in keep[id_]]
+                cursor.executemany("DELETE FROM terms WHERE rowid = ?", doomed)
+                cursor.executemany("DELETE FROM chunks WHERE rowid = ?", doomed)
+
+    def clear(self) -> None:
+        with self._transaction() as cursor:
+            cursor.execute("DELETE FROM terms")
+            cursor.execute("DELETE FROM chunks")
+            cursor.execute("DELETE FROM meta WHERE key != 'schema'")
+
+    # What the index covers
+
+    @property
+    def collection_id(self) -> str | None:
+        return _meta_value(self.connection, "collection")
+
+    @property
+    def window_start(self) -> int | None:
+        """Every record stamped before this time (ms) has its chunks in the index."""
+        value = _meta_value(self.connection, "window_start")
+        return int(value) if value is not None else None
+
+    def mark_synced(self, collection_id: str, window_start: int) -> None:
+        with self._transaction():
+            self._set("collection", collection_id)
+            self._set("window_start", str(window_start))
+
+    def _set(self, key: str, value: str) -> None:
+        self.connection.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        with closing(self.connection.cursor()) as cursor:
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
+
+
+class KeywordIndex(IndexRows):
+    """Chunk ids ranked by BM25 for a question, optionally within a date range."""
 
     @classmethod
     def open(cls, folder: Path) -> "KeywordIndex":
@@ -289,96 +404,6 @@ class KeywordIndex:
                     for term, frequency in counts.items()
                 )
         return found
-
-    def versions_held(self, article_ids: Sequence[str]) -> set[tuple[str, str]]:
-        """(article id, content hash) of each version of these articles the index holds."""
-        held: set[tuple[str, str]] = set()
-        for part in in_parts(list(article_ids), PARAMETERS_PER_STATEMENT):
-            marks = ",".join("?" * len(part))
-            held.update(
-                self.connection.execute(
-                    "SELECT DISTINCT article_id, article_hash FROM chunks"
-                    f" WHERE article_id IN ({marks})",
-                    part,
-                )
-            )
-        return held
-
-    def chunk_count(self) -> int:
-        return self.connection.execute("SELECT count(*) FROM chunks").fetchone()[0]
-
-    # Writing
-
-    def add(self, chunks: Iterable[IndexedChunk]) -> None:
-        """Index these chunks (one transaction); a chunk already indexed is left as it is."""
-        with self._transaction() as cursor:
-            for chunk in chunks:
-                cursor.execute(
-                    "INSERT OR IGNORE INTO chunks (chunk_id, article_id, article_hash, date_number)"
-                    " VALUES (?, ?, ?, ?)",
-                    (chunk.id, chunk.article_id, chunk.article_hash, chunk.date_number),
-                )
-                if cursor.rowcount == 1:
-                    cursor.execute(
-                        "INSERT INTO terms (rowid, tokens) VALUES (?, ?)",
-                        (cursor.lastrowid, " ".join(tokenize(chunk.text))),
-                    )
-
-    def keep_only(self, keep: dict[str, Collection[str]]) -> None:
-        """Drop the chunks of these articles that are of none of the versions given (an empty
-        collection: all of them)."""
-        with self._transaction() as cursor:
-            for part in in_parts(list(keep), PARAMETERS_PER_STATEMENT):
-                marks = ",".join("?" * len(part))
-                rows = cursor.execute(
-                    "SELECT rowid, article_id, article_hash FROM chunks"
-                    f" WHERE article_id IN ({marks})",
-                    part,
-                ).fetchall()
-                doomed = [(row,) for row, id_, hash_ in rows if hash_ not in keep[id_]]
-                cursor.executemany("DELETE FROM terms WHERE rowid = ?", doomed)
-                cursor.executemany("DELETE FROM chunks WHERE rowid = ?", doomed)
-
-    def clear(self) -> None:
-        with self._transaction() as cursor:
-            cursor.execute("DELETE FROM terms")
-            cursor.execute("DELETE FROM chunks")
-            cursor.execute("DELETE FROM meta WHERE key != 'schema'")
-
-    # What the index covers
-
-    @property
-    def collection_id(self) -> str | None:
-        return _meta_value(self.connection, "collection")
-
-    @property
-    def window_start(self) -> int | None:
-        """Every record stamped before this time (ms) has its chunks in the index."""
-        value = _meta_value(self.connection, "window_start")
-        return int(value) if value is not None else None
-
-    def mark_synced(self, collection_id: str, window_start: int) -> None:
-        with self._transaction():
-            self._set("collection", collection_id)
-            self._set("window_start", str(window_start))
-
-    def _set(self, key: str, value: str) -> None:
-        self.connection.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Cursor]:
-        with closing(self.connection.cursor()) as cursor:
-            cursor.execute("BEGIN IMMEDIATE")
-            try:
-                yield cursor
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-            cursor.execute("COMMIT")
 
 
 def catch_up(index: KeywordIndex, store: Store, force: bool = False) -> KeywordIndex:

@@ -43,7 +43,7 @@ class CollectionOptions(BaseModel):
         given = {name: value for name, value in given.items() if value is not None}
         if self.settings is None:
             return get_settings(**given)
-        return Settings(**{**self.settings.model_dump(), **given}) if given else self.settings
+        return self.settings.with_flags(**given)
 
     @contextmanager
     def workspace(self) -> Iterator[Workspace]:

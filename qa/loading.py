@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from qa.errors import InputError
 from qa.json_text import UnreadableJSON, json_lines, parse_json
+from qa.settings import Settings
 from qa.text_encodings import UnreadableText, decode_text
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 TITLE_FALLBACK_CHARS = 90
 # Larger texts are refused before reading: no news article is this long, and embedding one
 # would take minutes (a corpus belongs in .jsonl, where the limit applies to each record).
-DEFAULT_MAX_ARTICLE_MB = 5.0
+DEFAULT_MAX_ARTICLE_MB = Settings.model_fields["max_article_mb"].default
 NO_WORDS = "no words in the article text (only punctuation or symbols)"
 # A .jsonl file whose first this-many records are all questions is a test set.
 TEST_SET_SNIFF_LINES = 200

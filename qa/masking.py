@@ -1,8 +1,9 @@
 """Hide secrets in text about to be printed: URLs' passwords and keys, the configured API key."""
 
-import os
 import re
 from collections.abc import Iterable, Iterator
+
+from qa.settings import environment_secrets
 
 MASK = "***"
 # `scheme://user:password@host`: everything between `//` and `@` goes.
@@ -14,9 +15,6 @@ SECRET_PARAMETER = re.compile(
 )
 # Shorter values would mask ordinary words; real keys are far longer.
 MIN_SECRET_CHARS = 8
-SECRET_VARIABLES = ("OPENAI_API_KEY",)
-# LangChain's other providers read their keys from ANTHROPIC_API_KEY, GROQ_API_KEY and the like.
-SECRET_SUFFIX = "_API_KEY"
 
 
 def mask_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
@@ -31,11 +29,7 @@ def mask_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
 
 def configured_secrets() -> tuple[str, ...]:
     """The API keys set in the environment, as they would be sent."""
-    return tuple(
-        value.strip()
-        for name, value in os.environ.items()
-        if (name in SECRET_VARIABLES or name.endswith(SECRET_SUFFIX)) and value.strip()
-    )
+    return environment_secrets()
 
 
 def masked_stream(pieces: Iterable[str]) -> Iterator[str]:

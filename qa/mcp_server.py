@@ -56,8 +56,8 @@ def serve(settings: Settings) -> None:
     from qa.rendering import stderr_console
 
     stderr_console().print(
-        f"[dim]qa mcp: collection {settings.collection!r} at "
-        f"{settings.chroma_url or settings.data_dir}, on stdin/stdout[/]"
+        f"[dim]qa mcp: collection {settings.store.collection!r} at "
+        f"{settings.store.chroma_url or settings.store.data_dir}, on stdin/stdout[/]"
     )
     build_server(settings).run("stdio")
 
@@ -88,7 +88,7 @@ def build_server(settings: Settings) -> "MCPServer":
         with lent(workspace) as opened:
             records = opened.sources()
         return {
-            "collection": settings.collection,
+            "collection": settings.store.collection,
             "articles": [record.to_json() for record in records],
         }
 

@@ -42,15 +42,19 @@ FALLBACK_HINT = (
 class OnnxEmbedder:
     """A sentence-transformers folder run by ONNX Runtime; exported once into `cache_dir`."""
 
-    def __init__(self, name: str, cache_dir: Path) -> None:
+    def __init__(self, name: str, cache_dir: Path, keep_files: bool = True) -> None:
         self.name = name
         self.cache_dir = cache_dir
+        # Without: a graph not cached yet is built in memory, and nothing is written (asking
+        # never writes qa's derived files).
+        self.keep_files = keep_files
         self._recent_queries: dict[str, list[float]] = {}
 
     def embed_documents(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
     ) -> list[list[float]]:
-        return load_onnx_model(self.name, self.cache_dir).encode(texts, progress).tolist()
+        model = load_onnx_model(self.name, self.cache_dir, self.keep_files)
+        return model.encode(texts, progress).tolist()
 
     def warm_up(self) -> None:
         """Load the model now if its graph was exported already; a first export waits until
@@ -59,8 +63,8 @@ class OnnxEmbedder:
             # Nothing exported here yet, and a warm-up creates no folder.
             return
         folder = bundled_model_path(self.name)
-        if graph_path(self.name, folder, self.cache_dir).is_file():
-            load_onnx_model(self.name, self.cache_dir)
+        if graph_path(self.name, folder, self.cache_dir, self.keep_files).is_file():
+            load_onnx_model(self.name, self.cache_dir, self.keep_files)
 
     def embed_query(self, text: str) -> list[float]:
         # Retrieval and then the extractive answerer both need the question's vector.
@@ -147,14 +151,18 @@ def mean_pool_and_normalise(hidden: np.ndarray, attention_mask: np.ndarray) -> n
 _loaded: dict[tuple[str, tuple[int, ...]], OnnxModel] = {}
 
 
-def load_onnx_model(name: str, cache_dir: Path) -> OnnxModel:
-    """The model, from the cached graph; the first use exports the graph."""
+def load_onnx_model(name: str, cache_dir: Path, keep_files: bool = True) -> OnnxModel:
+    """The model, from the cached graph; the first use builds the graph, and with `keep_files`
+    caches it."""
     folder = bundled_model_path(name)
     weights = weights_file(folder)
     key = (str(weights.resolve()), file_stamp(weights))
     if key not in _loaded:
-        graph = graph_path(name, folder, cache_dir)
-        _loaded[key] = open_model(graph, folder) if graph.is_file() else write_graph(folder, graph)
+        graph = graph_path(name, folder, cache_dir, keep_files)
+        if graph.is_file():
+            _loaded[key] = open_model(graph, folder)
+        else:
+            _loaded[key] = write_graph(folder, graph) if keep_files else graph_in_memory(folder)
     return _loaded[key]
 
 
@@ -180,14 +188,14 @@ def write_graph(folder: Path, graph: Path) -> OnnxModel:
     return checked[0]
 
 
-def graph_path(name: str, folder: Path, cache_dir: Path) -> Path:
+def graph_path(name: str, folder: Path, cache_dir: Path, keep_files: bool = True) -> Path:
     """Where the graph of these weights is kept: new weights, or a graph written another way,
     get a new file."""
-    digest = weights_digest(weights_file(folder), cache_dir)
+    digest = weights_digest(weights_file(folder), cache_dir, keep_files)
     return cache_dir / f"{Path(name).name}-{digest[:16]}-graph{GRAPH_FORMAT}.onnx"
 
 
-def open_model(graph: Path, folder: Path) -> OnnxModel:
+def open_model(graph: Path | bytes, folder: Path) -> OnnxModel:
     """An inference session on all cores, with the tokenizer truncating as the model was trained."""
     import onnxruntime
     from tokenizers import Tokenizer
@@ -203,11 +211,14 @@ def open_model(graph: Path, folder: Path) -> OnnxModel:
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         session = onnxruntime.InferenceSession(
-            str(graph), options, providers=["CPUExecutionProvider"]
+            graph if isinstance(graph, bytes) else str(graph),
+            options,
+            providers=["CPUExecutionProvider"],
         )
     except Exception as error:  # onnxruntime raises its own untyped Fail/InvalidProtobuf
         raise EmbeddingError(
-            f"Cannot load the ONNX embedding model {graph}: {error}",
+            f"Cannot load the ONNX embedding model {'built' if isinstance(graph, bytes) else graph}"
+            f": {error}",
             f"Delete it to export it again, or: {FALLBACK_HINT}",
         ) from error
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -241,7 +252,7 @@ def weights_file(folder: Path) -> Path:
     raise EmbeddingError(f"No model weights ({', '.join(WEIGHT_FILES)}) in {folder}.")
 
 
-def weights_digest(weights: Path, cache_dir: Path) -> str:
+def weights_digest(weights: Path, cache_dir: Path, remember: bool = True) -> str:
     """SHA-256 of the weights file, remembered in `cache_dir` while the file is unchanged.
 
     Hashing 90 MB takes a quarter of a second, which every cold `qa ask` would pay; a
@@ -256,8 +267,9 @@ def weights_digest(weights: Path, cache_dir: Path) -> str:
         digest = hashlib.file_digest(file, "sha256").hexdigest()
     # The memo only saves hashing the weights next time: a cache that cannot be written
     # costs that, and nothing else.
-    with contextlib.suppress(OSError):
-        write_atomically(memo, lambda path: path.write_text(digest))
+    if remember:
+        with contextlib.suppress(OSError):
+            write_atomically(memo, lambda path: path.write_text(digest))
     return digest
 
 
@@ -270,12 +282,25 @@ def file_stamp(path: Path) -> tuple[int, ...]:
 def export_graph(folder: Path, target: Path) -> OnnxModel:
     """Write the transformer's graph from its weights (token vectors out; pooling stays in
     numpy) and check it against a plain numpy reading of the same weights."""
+    return built_graph(folder, target)
+
+
+def graph_in_memory(folder: Path) -> OnnxModel:
+    """The model from a graph built in memory and checked as an export is, written nowhere."""
+    return built_graph(folder, None)
+
+
+def built_graph(folder: Path, target: Path | None) -> OnnxModel:
+    """The graph built and checked, and written to `target` unless None."""
     # Any failure here (weights of another shape, a full disk, an ONNX Runtime that refuses
     # the graph) has one remedy.
     try:
         shape = bert_shape(folder)
         weights = load_weights(weights_file(folder))
-        target.write_bytes(build_graph(weights, shape).SerializeToString())
+        graph = build_graph(weights, shape).SerializeToString()
+        if target is None:
+            return check_graph(weights, shape, folder, graph)
+        target.write_bytes(graph)
         return check_graph(weights, shape, folder, target)
     except EmbeddingError as error:
         raise EmbeddingError(error.message, error.hint or FALLBACK_HINT) from error
@@ -286,7 +311,7 @@ def export_graph(folder: Path, target: Path) -> OnnxModel:
 
 
 def check_graph(
-    weights: dict[str, np.ndarray], shape: BertShape, folder: Path, graph: Path
+    weights: dict[str, np.ndarray], shape: BertShape, folder: Path, graph: Path | bytes
 ) -> OnnxModel:
     """The graph's model, refused if its vectors on a padded batch drift from the reference's."""
     # Short texts: the reference costs milliseconds a token, more on a busy machine.

@@ -53,7 +53,8 @@ class Retriever:
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> "Retriever":
         """Search the collection `settings` names, with the embedding model it was built with
         (`embedder`, when one is open already)."""
-        embedder = embedder or get_embedder(settings)
+        # Asking writes no derived file: a model graph not cached yet is built in memory.
+        embedder = embedder or get_embedder(settings, keep_files=False)
         with ThreadPoolExecutor(max_workers=1) as pool:
             # The model loads in native code, free of the interpreter lock, while Chroma is
             # imported and opened: a cold `qa ask` waits for the longer of the two, not both.

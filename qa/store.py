@@ -71,14 +71,14 @@ class Store:
     @classmethod
     def open(cls, settings: Settings, create: bool = True) -> "Store":
         """Connect to the store the settings name; `create=False` never creates a directory."""
-        validate_collection_name(settings.collection)
-        name = settings.collection
-        if settings.chroma_url:
-            url = settings.chroma_url
+        validate_collection_name(settings.store.collection)
+        name = settings.store.collection
+        if settings.store.chroma_url:
+            url = settings.store.chroma_url
             server = hashlib.sha256(url.encode()).hexdigest()[:12]
-            cache_dir = settings.data_dir / "index" / f"server-{server}" / name
+            cache_dir = settings.store.data_dir / "index" / f"server-{server}" / name
             return cls(ChromaGateway(http_client(url), mask_secrets(url)), name, cache_dir)
-        path = settings.data_dir / "chroma"
+        path = settings.store.data_dir / "chroma"
         if not create and not path.exists():
             raise EmptyCollectionError(
                 f"Nothing has been ingested into collection {name!r} yet (no store at {path}).",
@@ -88,8 +88,8 @@ class Store:
         return cls(
             ChromaGateway(persistent_client(path), str(path), path),
             name,
-            settings.data_dir / "index" / name,
-            lock_path=settings.data_dir / "chroma.write.lock",
+            settings.store.data_dir / "index" / name,
+            lock_path=settings.store.data_dir / "chroma.write.lock",
         )
 
     @property

@@ -154,7 +154,6 @@ def run_round(
     clock: Callable[[], float] = time.time,
 ) -> RoundResult:
     """One ingest of `sources` (and the feeds listed in `feed_lists`, read anew each round)."""
-    from qa.chunking import ChunkSettings
     from qa.crawl import Crawl
     from qa.ingestion import IngestReport, NoArticlesError, ingest
     from qa.politeness import Backoff
@@ -169,7 +168,7 @@ def run_round(
             subscribed_sources(sources, feed_lists),
             workspace.store(create=True),
             workspace.embedder,
-            ChunkSettings.of(settings),
+            settings.chunking,
             max_article_mb=settings.max_article_mb,
             crawl=crawl,
         )

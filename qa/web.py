@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
+from qa import settings as fetch_settings
 from qa.errors import InputError
 from qa.feed_state import state_path
 from qa.loading import LoadResult, Skipped, article_from_page, normalise_date, too_large
@@ -19,10 +20,6 @@ from qa.settings import Settings
 if TYPE_CHECKING:
     from ssl import SSLContext
 
-DEFAULT_TIMEOUT = 20.0
-DEFAULT_CONCURRENCY = 4
-DEFAULT_MAX_PAGE_MB = 10.0
-DEFAULT_HOST_DELAY = 1.0
 MAX_REDIRECTS = 5
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
 FEED_TYPES = {
@@ -58,31 +55,15 @@ def agent_token() -> str:
     return user_agent().split("/")[0]
 
 
-@dataclass(frozen=True)
-class FetchSettings:
-    """How pages are fetched: a deadline per page, a size limit, requests at once, the pause
-    between two requests to one host, whether links may reach private addresses, and where
-    what was fetched is remembered (`state_file`; None: nowhere, everything is fetched)."""
+class FetchSettings(fetch_settings.FetchSettings):
+    """The fetch settings, and where what was fetched is remembered (`state_file`; None:
+    nowhere, everything is fetched)."""
 
-    timeout: float = DEFAULT_TIMEOUT
-    max_page_mb: float = DEFAULT_MAX_PAGE_MB
-    concurrency: int = DEFAULT_CONCURRENCY
-    allow_private: bool = False
-    host_delay: float = DEFAULT_HOST_DELAY
     state_file: Path | None = None
-    refetch: bool = False
 
     @classmethod
     def of(cls, settings: Settings) -> "FetchSettings":
-        return cls(
-            timeout=settings.fetch_timeout,
-            max_page_mb=settings.max_page_mb,
-            concurrency=settings.fetch_concurrency,
-            allow_private=settings.fetch_allow_private,
-            host_delay=settings.fetch_host_delay,
-            state_file=state_path(settings),
-            refetch=settings.refetch,
-        )
+        return cls(**settings.fetch.model_dump(), state_file=state_path(settings))
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,6 @@ class Workspace:
         fetch_progress: "ProgressCallback | None" = None,
     ) -> "IngestReport":
         """Add the articles of `sources` (files, folders, page and feed URLs)."""
-        from qa.chunking import ChunkSettings
         from qa.ingestion import ingest
         from qa.web import FetchSettings
 
@@ -94,7 +93,7 @@ class Workspace:
             sources,
             self.store(create=True),
             self.embedder,
-            ChunkSettings.of(settings),
+            settings.chunking,
             progress,
             max_article_mb=settings.max_article_mb,
             fetching=FetchSettings.of(settings),

@@ -143,14 +143,14 @@ class Writer:
 
 def indexed_chunks(batch: Sequence[ArticleChunks], versions: dict[str, str]) -> list[IndexedChunk]:
     """The batch's chunks as the keyword index takes them: title and text, version and date."""
-    return [
-        IndexedChunk(
-            chunk.id,
-            article.id,
-            versions[article.id],
-            IndexedChunk.searched(article.title, chunk.text),
-            date_number(article.date) if article.date else None,
-        )
-        for article, chunks, _ in batch
-        for chunk in chunks
-    ]
+    indexed = []
+    for article, chunks, _ in batch:
+        version = versions[article.id]
+        day = date_number(article.date) if article.date else None
+        indexed += [
+            IndexedChunk(
+                chunk.id, article.id, version, IndexedChunk.searched(article.title, chunk.text), day
+            )
+            for chunk in chunks
+        ]
+    return indexed

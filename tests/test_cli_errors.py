@@ -35,12 +35,12 @@ def test_a_usage_error_is_one_line_with_where_to_look(run, args):
 
 
 def test_an_unexpected_failure_is_one_line_naming_the_command(run, monkeypatch):
-    from qa import answering
+    from qa import retrieval
 
     def broken(*args, **kwargs):
         raise RuntimeError("the index went\nsideways")
 
-    monkeypatch.setattr(answering.Assistant, "open", broken)
+    monkeypatch.setattr(retrieval.Retriever, "open", broken)
     line = one_line(run("ask", KREMLIN_QUESTION), 1)
     assert "qa ask failed unexpectedly" in line and "sideways" in line
     assert "QA_DEBUG=1" in line
@@ -48,9 +48,9 @@ def test_an_unexpected_failure_is_one_line_naming_the_command(run, monkeypatch):
 
 def test_with_qa_debug_an_unexpected_failure_shows_its_traceback(tmp_path):
     code = (
-        "import sys; from qa import answering, cli\n"
+        "import sys; from qa import retrieval, cli\n"
         "def broken(*a, **k): raise RuntimeError('sideways')\n"
-        "answering.Assistant.open = broken\n"
+        "retrieval.Retriever.open = broken\n"
         "sys.argv = ['qa', 'ask', 'Why?']; cli.main()\n"
     )
     env = {**os.environ, "QA_HOME": str(tmp_path), "QA_DEBUG": "1"}

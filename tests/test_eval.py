@@ -191,7 +191,7 @@ def test_eval_of_a_corpus_reuses_the_exported_model_and_never_loads_torch(run, t
 
     # What the first ingest into a home does: export the model there, once.
     settings = get_settings()
-    name = settings.embedding_model_name
+    name = settings.embeddings.model_name
     cached_graph(name, bundled_model_path(name), settings.model_cache_dir)
     test_set = write_lines(
         tmp_path / "set.jsonl", {"question": KREMLIN_QUESTION, "answers": ["755"]}

@@ -133,7 +133,7 @@ def test_the_state_lives_beside_the_store_one_file_a_collection(run, site):
     ingest_json(run, room.feed_url("world"))
     ingest_json(run, room.feed_url("world"), "--collection", "other")
 
-    folder = get_settings().data_dir / "feeds"
+    folder = get_settings().store.data_dir / "feeds"
     assert sorted(path.name for path in folder.iterdir()) == ["default.json", "other.json"]
     state = json.loads((folder / "default.json").read_text())
     assert list(state["feeds"]) == [room.feed_url("world")]
@@ -142,7 +142,8 @@ def test_the_state_lives_beside_the_store_one_file_a_collection(run, site):
 def test_a_damaged_state_file_costs_only_refetches(run, site):
     room = Newsroom.open(site, {"world": "etag"}, 3)
     ingest_json(run, room.feed_url("world"))
-    (get_settings().data_dir / "feeds" / "default.json").write_text('{"format": 1, "feeds": [')
+    state = get_settings().store.data_dir / "feeds" / "default.json"
+    state.write_text('{"format": 1, "feeds": [')
     mark = len(site.requests)
 
     again = ingest_json(run, room.feed_url("world"))
@@ -182,5 +183,5 @@ def test_through_a_chroma_server_the_state_is_kept_per_server_and_collection(
     assert [hit.status for hit in site.hits[mark:]] == [304]
     assert len(again["unchanged"]) == 2
     server = hashlib.sha256(chroma_server.encode()).hexdigest()[:12]
-    folder = get_settings().data_dir / "feeds" / f"server-{server}"
+    folder = get_settings().store.data_dir / "feeds" / f"server-{server}"
     assert (folder / f"{collection}.json").is_file()

@@ -105,7 +105,8 @@ def test_failed_ingest_leaves_the_stored_article_as_it_was(run, tmp_path):
     before = sorted(store.chunk_ids())
     copy.write_text(copy.read_text() + "\nA new closing paragraph.")
     with pytest.raises(RuntimeError):
-        ingest([copy], store, FailingEmbedder("all-MiniLM-L6-v2"), ChunkSettings(900, 150))
+        embedder = FailingEmbedder("all-MiniLM-L6-v2")
+        ingest([copy], store, embedder, ChunkSettings(size=900, overlap=150))
     assert sorted(store.chunk_ids()) == before
     assert store.article_hashes() != {copy.stem: load_articles([copy]).articles[0].hash}
 
@@ -164,7 +165,7 @@ def test_one_huge_article_shows_progress_while_it_is_embedded(run, tmp_path):
         [article],
         store,
         get_embedder(get_settings()),
-        ChunkSettings(900, 150),
+        ChunkSettings(size=900, overlap=150),
         progress=lambda done, total: seen.append((done, total)),
     )
     total = report.chunks_embedded

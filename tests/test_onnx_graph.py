@@ -21,7 +21,7 @@ NEWS = ROOT.parent / "shared" / "bench" / "realtimeqa" / "corpus.jsonl"
 # What the environment without torch leaves out: the torch extra and what only it brings.
 ABSENT = ("torch", "functorch", "torchgen", "transformers", "sentence_transformers")
 ABSENT += ("scipy", "sklearn", "scikit_learn")
-CHUNKS = ChunkSettings(900, 150)
+CHUNKS = ChunkSettings(size=900, overlap=150)
 
 
 @pytest.mark.skipif(not NEWS.is_file(), reason=f"needs the news corpus at {NEWS}")

@@ -4,7 +4,7 @@ import shutil
 import numpy as np
 
 from qa.answering import Assistant
-from qa.chunking import ChunkSettings, chunk_article
+from qa.chunking import chunk_article
 from qa.embeddings import get_embedder
 from qa.keyword_index import FILE_NAME, KeywordIndex, now_ms
 from qa.loading import load_articles
@@ -109,7 +109,7 @@ def test_chunks_another_writer_recorded_are_found_by_keyword(run, tmp_path):
     assert ask_json(run, "Zephyrine", "--retrieval", "keyword")["passages"] == []
     settings = get_settings()
     store = Store.open(settings)
-    chunking = ChunkSettings.of(settings)
+    chunking = settings.chunking
     text = "Firefighters rescued a cat named Zephyrine from a Riverton oak tree."
     late = {"id": "late", "title": "Late news", "date": "2022-07-01", "text": text}
     (article,) = load_articles([write_corpus(tmp_path / "late", [late])]).articles

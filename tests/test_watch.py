@@ -261,8 +261,8 @@ def test_sigterm_between_rounds_ends_the_watch_at_once_with_exit_0(site, model_c
 def test_a_round_that_finds_the_store_busy_is_reported_and_the_watch_goes_on(site):
     room = Newsroom.open(site, {"world": "etag"}, 2)
     settings = get_settings()
-    lock = FileLock(settings.data_dir / "chroma.write.lock")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(settings.store.data_dir / "chroma.write.lock")
+    settings.store.data_dir.mkdir(parents=True, exist_ok=True)
     lock.acquire()
     results = []
 

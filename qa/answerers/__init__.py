@@ -55,29 +55,29 @@ def passed_over(settings: "Settings") -> list[str]:
 
 
 def chosen(settings: "Settings") -> str:
-    """The answerer `settings.llm` names; `auto` is openai when a key or base URL is
+    """The answerer `settings.llm.name` names; `auto` is openai when a key or base URL is
     configured, else extractive."""
-    if settings.llm != "auto":
-        return settings.llm
-    key = settings.openai_api_key
-    return "openai" if (key and key.get_secret_value()) or settings.base_url else "extractive"
+    if settings.llm.name != "auto":
+        return settings.llm.name
+    key = settings.llm.api_key
+    return "openai" if (key and key.get_secret_value()) or settings.llm.base_url else "extractive"
 
 
 def check_choice(settings: "Settings") -> None:
     """Refuse an answerer name qa does not have, before any work is done."""
     from qa.errors import InputError
 
-    if settings.llm not in names() and settings.langchain_model is None:
+    if settings.llm.name not in names() and settings.llm.langchain_model is None:
         raise InputError(
-            f"{settings.llm!r} is not an answerer: use {', '.join(names())}, or a LangChain chat "
-            "model as provider:model (e.g. anthropic:claude-sonnet-4-5, ollama:llama3.2)."
+            f"{settings.llm.name!r} is not an answerer: use {', '.join(names())}, or a LangChain "
+            "chat model as provider:model (e.g. anthropic:claude-sonnet-4-5, ollama:llama3.2)."
         )
 
 
 def build_answerer(settings: "Settings", embedder: "Embedder") -> "Answerer":
     """The answerer the settings name."""
     check_choice(settings)
-    named = settings.langchain_model
+    named = settings.llm.langchain_model
     if named is None:
         return kind(chosen(settings)).build(settings, embedder)
     from qa.llm.answerer import GenerativeAnswerer

@@ -46,8 +46,8 @@ def run_chat(settings: Settings) -> int:
         return read_lines(chat, sys.stdin, out, err)
     with err.status("[dim]Loading the embedding model…[/]", spinner="dots"):
         chat.load_models()
-    render_chat_welcome(err, settings.collection, answerer_label(chat.assistant.answerer))
-    interact(chat, out, err, settings.data_dir / HISTORY_FILE)
+    render_chat_welcome(err, settings.store.collection, answerer_label(chat.assistant.answerer))
+    interact(chat, out, err, settings.store.data_dir / HISTORY_FILE)
     return 0
 
 
@@ -168,7 +168,7 @@ def toolbar(chat: Chat) -> str:
     if chat.since or chat.until:
         dates = f"{chat.since or '…'} to {chat.until or '…'}"
     return (
-        f" {chat.assistant.settings.collection} · k={chat.k} · {dates} · "
+        f" {chat.assistant.settings.store.collection} · k={chat.k} · {dates} · "
         f"{answerer_label(chat.assistant.answerer)} · /help · Ctrl-D leaves"
     )
 

@@ -80,7 +80,7 @@ class Chat:
         A Ctrl-C during a first import can leave a module half-imported and every later
         question failing; at startup it just ends the program.
         """
-        if self.assistant.settings.embeddings == "local":
+        if self.assistant.settings.embeddings.provider == "local":
             self.assistant.embedder.embed_query("warm-up")
         if self.assistant.retriever.mode != "dense":
             self.assistant.retriever.keyword_index()

@@ -26,7 +26,7 @@ from qa.evaluation.records import (
 from qa.evaluation.testset import EvalQuestion, EvalSet
 from qa.ingestion import IngestReport
 from qa.masking import mask_secrets
-from qa.settings import Settings
+from qa.settings import Settings, StoreSettings
 from qa.types import Answer, ProgressCallback
 from qa.workspace import Workspace
 
@@ -230,13 +230,15 @@ def collection_for(settings: Settings, has_corpus: bool, keep: bool) -> Iterator
         yield settings
         return
     with tempfile.TemporaryDirectory(prefix="qa-eval-", ignore_cleanup_errors=True) as home:
-        # The exported model stays where it is: exporting it again would need torch.
+        # The model's graph stays where it is: no need to build it again.
+        store = StoreSettings(home=Path(home), chroma_url=None, collection=TEMPORARY_COLLECTION)
+        embeddings = settings.embeddings.model_copy(
+            update={"model_cache": settings.model_cache_dir}
+        )
         yield settings.model_copy(
             update={
-                "home": Path(home),
-                "chroma_url": None,
-                "collection": TEMPORARY_COLLECTION,
-                "model_cache": settings.model_cache_dir,
+                "store": store,
+                "embeddings": embeddings,
             }
         )
 
@@ -267,15 +269,15 @@ def describe_run(assistant: Assistant, corpus: Sequence[Path], temporary: bool) 
         answerer=assistant.answerer.name,
         model=assistant.answerer.model,
         answerer_parameters=assistant.answerer.parameters,
-        temperature=settings.temperature,
+        temperature=settings.llm.temperature,
         embedding_model=assistant.embedder.name,
         k=settings.k,
         retrieval=settings.retrieval,
         chunk_size=recorded.get("chunk_size"),
         chunk_overlap=recorded.get("chunk_overlap"),
         chunk_header=recorded.get("chunk_header"),
-        collection=None if temporary else settings.collection,
-        store="temporary" if temporary else mask_secrets(settings.chroma_url or "embedded"),
+        collection=None if temporary else settings.store.collection,
+        store="temporary" if temporary else mask_secrets(settings.store.chroma_url or "embedded"),
         corpus=CorpusInfo(
             paths=[str(path) for path in corpus], articles=len(hashes), sha256=corpus_hash
         ),

@@ -42,13 +42,13 @@ class LangChainChat:
         self.provider = provider
         self.model = model
         # The whole call, retries and the waits between them included, ends by this.
-        self.seconds = settings.timeout * (settings.max_retries + 1)
-        self.max_reply_kb = settings.max_reply_kb
+        self.seconds = settings.llm.timeout * (settings.llm.max_retries + 1)
+        self.max_reply_kb = settings.llm.max_reply_kb
         self.client = langchain_chat_model(
             provider,
             model,
-            temperature=settings.temperature,
-            timeout=settings.timeout,
+            temperature=settings.llm.temperature,
+            timeout=settings.llm.timeout,
             max_tokens=MAX_ANSWER_TOKENS,
             **options,
         )
@@ -90,7 +90,7 @@ class LangChainChat:
 
 
 class OpenAIChat(LangChainChat):
-    """OpenAI, or any OpenAI-compatible server at `settings.base_url`."""
+    """OpenAI, or any OpenAI-compatible server at `settings.llm.base_url`."""
 
     def __init__(self, settings: Settings) -> None:
         from qa.llm.http_client import BoundedClient
@@ -101,12 +101,12 @@ class OpenAIChat(LangChainChat):
             openai_model(settings),
             settings,
             api_key=openai_api_key(settings),
-            base_url=settings.base_url,
+            base_url=settings.llm.base_url,
             # The SDK retries what a retry can help (429, 5xx, timeouts, dropped
             # connections), after Retry-After, and only before a reply starts.
-            max_retries=settings.max_retries,
+            max_retries=settings.llm.max_retries,
             # Each attempt ends by QA_TIMEOUT and QA_MAX_REPLY_KB.
-            http_client=BoundedClient(settings.timeout, settings.max_reply_kb),
+            http_client=BoundedClient(settings.llm.timeout, settings.llm.max_reply_kb),
         )
 
 
@@ -121,7 +121,7 @@ class LocalChat:
 
         path = local_model_path(settings)
         self.model = path.name
-        self.temperature = settings.temperature
+        self.temperature = settings.llm.temperature
         self.runner = LocalModel(path)
 
     def reply(self, messages: Messages) -> str:

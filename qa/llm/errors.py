@@ -89,7 +89,7 @@ def sdk_error(error: Exception, provider: str, settings: Settings) -> LLMError:
         return LLMError(f"{provider}: rate limited by {where}.", "Wait and try again.")
     if isinstance(error, openai.APITimeoutError):
         return LLMError(
-            f"{provider}: no complete reply from {where} within {settings.timeout:g}s.",
+            f"{provider}: no complete reply from {where} within {settings.llm.timeout:g}s.",
             "Raise QA_TIMEOUT or check the server.",
         )
     if isinstance(error, openai.APIConnectionError):
@@ -137,7 +137,7 @@ def fault_error(fault: ReplyFault, provider: str, settings: Settings, started: b
         return broke_off_midway(provider, where, started)
     lead = f"{NOT_CHECKED}; the server" if started else "The server"
     return LLMError(
-        f"{provider}: the reply from {where} grew past {settings.max_reply_kb:g} KB "
+        f"{provider}: the reply from {where} grew past {settings.llm.max_reply_kb:g} KB "
         "(QA_MAX_REPLY_KB).",
         f"{lead} may be ignoring the token limit.",
     )
@@ -148,7 +148,7 @@ def broken_stream_error(error: Exception, provider: str, settings: Settings) -> 
     import openai
 
     if isinstance(error, openai.APITimeoutError):
-        return fault_error(ReplyTimeout(settings.timeout), provider, settings, started=True)
+        return fault_error(ReplyTimeout(settings.llm.timeout), provider, settings, started=True)
     if isinstance(error, openai.APIConnectionError):
         return broke_off_midway(provider, server_name(provider, settings), started=True)
     return sdk_error(error, provider, settings)
@@ -171,15 +171,15 @@ def server_name(provider: str, settings: Settings) -> str:
     server's URL (masked), the OpenAI API, or another provider's own server."""
     if provider != "openai":
         return "its server"
-    return mask_secrets(settings.base_url) if settings.base_url else "the OpenAI API"
+    return mask_secrets(settings.llm.base_url) if settings.llm.base_url else "the OpenAI API"
 
 
 def attempts_note(provider: str, settings: Settings) -> str:
     """How an OpenAI deadline came about, when retries made it longer than QA_TIMEOUT."""
-    attempts = settings.max_retries + 1
+    attempts = settings.llm.max_retries + 1
     if provider != "openai" or attempts == 1:
         return ""
-    return f" ({attempts} attempts of QA_TIMEOUT={settings.timeout:g}s)"
+    return f" ({attempts} attempts of QA_TIMEOUT={settings.llm.timeout:g}s)"
 
 
 def broke_off(error: Exception) -> bool:

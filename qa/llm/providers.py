@@ -1,7 +1,6 @@
 """A provider's credentials and model: the OpenAI key and model, LangChain chat models by
 provider, the GGUF file for the local answerer."""
 
-import os
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -18,10 +17,10 @@ LOCAL_EXTRA_HINT = (
 
 def openai_api_key(settings: Settings) -> str:
     """The API key: from the environment; a local server with a base URL needs none."""
-    key = os.environ.get("OPENAI_API_KEY", "").strip()
+    key = settings.llm.api_key.get_secret_value().strip() if settings.llm.api_key else ""
     if key:
         return key
-    if settings.base_url:
+    if settings.llm.base_url:
         # OpenAI-compatible servers such as Ollama accept any key; the client insists on one.
         return "not-needed"
     raise LLMError(
@@ -33,17 +32,17 @@ def openai_api_key(settings: Settings) -> str:
 
 def openai_model(settings: Settings) -> str:
     """The OpenAI model: from `--llm openai:MODEL`, else --model / QA_MODEL, else the default."""
-    named = settings.langchain_model
+    named = settings.llm.langchain_model
     if named and named[0] == "openai":
         return named[1]
-    return settings.model or DEFAULT_OPENAI_MODEL
+    return settings.llm.model or DEFAULT_OPENAI_MODEL
 
 
 def local_model_path(settings: Settings) -> Path:
     """The GGUF file: --model / QA_MODEL, else QA_LOCAL_MODEL, else the bundled SmolLM2."""
     if find_spec("llama_cpp") is None:
         raise LLMError("local: llama-cpp-python is not installed.", LOCAL_EXTRA_HINT)
-    given = settings.model or settings.local_model
+    given = settings.llm.model or settings.llm.local_model
     if given is None:
         bundled = bundled_gguf()
         if bundled is None:
