@@ -13,7 +13,7 @@ from tests.conftest import KREMLIN_QUESTION, ROOT, SEED_ARTICLE
 from tests.servers import SERVED_MODEL
 from tests.test_llm import CITING_QUESTION
 
-README_SECTION = "## Use qa from LangChain and agents"
+README_SECTION = "## Use qa from Python, LangChain and agents"
 
 
 def seed_text() -> str:
@@ -55,7 +55,7 @@ def test_retriever_takes_its_collection_from_settings_or_options(seeded, tmp_pat
     with pytest.raises(EmptyCollectionError):
         NewsRetriever(settings=elsewhere).invoke(KREMLIN_QUESTION)
     # An option given beside the settings wins over them.
-    seeded_home = get_settings().home
+    seeded_home = get_settings().store.home
     found = NewsRetriever(settings=elsewhere, home=seeded_home, k=2).invoke(KREMLIN_QUESTION)
     assert len(found) == 2
 
@@ -123,7 +123,8 @@ def test_chain_streams_a_models_draft_then_its_checked_answer(seeded, llama_serv
 
 
 def test_readme_examples_run_on_the_seed(seeded, capsys):
-    examples = readme_examples()
+    examples = [block for block in readme_examples() if "langchain" in block.lower()
+                or "NewsRetriever" in block or "NewsQAChain" in block]  # fmt: skip
     assert len(examples) == 2
     retriever_example, chain_example = examples
     capsys.readouterr()
