@@ -320,7 +320,9 @@ class Bench:
         layout = Layout.of(kept_folder(self.args.keep, mode, size).resolve(), mode)
         if previous is not None:
             log(f"  copying {previous.folder} to {layout.folder}...")
-            shutil.copytree(previous.folder, layout.folder, ignore=shutil.ignore_patterns("models"))
+            shutil.copytree(
+                previous.folder, layout.folder, ignore=shutil.ignore_patterns("models", BUILT_FILE)
+            )
         return layout
 
     def measure(self, mode: str, size: int, layout: Layout, server: Server | None) -> dict:
