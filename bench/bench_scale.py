@@ -39,6 +39,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import resource
 import shutil
 import socket
@@ -95,6 +96,8 @@ FIGURES = (
 BOOKKEEPING = {"next_article", "chunks", "batches", "written", "seconds"}
 # With --keep, what a size's build wrote, so --reuse can measure that store again unbuilt.
 BUILT_FILE = "build.json"
+# With --keep, how to start a kept server store (and, for --reuse, the port it was kept for).
+SERVER_README = "README.txt"
 VERSIONED_PACKAGES = ("qa-news", "chromadb", "onnxruntime", "numpy")
 # The article each one-article ingest adds: made up, news-like, a few chunks long.
 NEW_ARTICLE = """date {day}
@@ -300,7 +303,7 @@ class Bench:
             if server is not None:
                 results[size] |= self.after_restart(layout)
             if self.args.keep and server is not None:
-                write_server_readme(layout, self.port, results[size]["chunks"])
+                write_server_readme(layout, self.port_of(layout), results[size]["chunks"])
             previous = layout
         return results
 
@@ -380,6 +383,16 @@ class Bench:
             figures[f"{name}_peak_mb"] = max(m.peak_mb for m in measured)
         return figures
 
+    def port_of(self, layout: Layout) -> int:
+        """The run's port; a kept server store's own, so its keyword index (kept per server
+        URL) is the one qa finds, not one built anew from the whole store."""
+        readme = layout.folder / SERVER_README
+        if self.args.reuse and readme.is_file():
+            found = re.search(r"--port (\d+)", readme.read_text())
+            if found:
+                return int(found[1])
+        return self.port
+
     @contextmanager
     def chroma(self, layout: Layout) -> Iterator[Server | None]:
         """A server storing in the layout's server folder, for as long as the block runs."""
@@ -387,7 +400,8 @@ class Bench:
             yield None
             return
         layout.server_data.mkdir(parents=True, exist_ok=True)
-        with serve_chroma(layout.server_data, self.port, layout.folder / "server.log") as server:
+        port = self.port_of(layout)
+        with serve_chroma(layout.server_data, port, layout.folder / "server.log") as server:
             yield server
 
     def run_phase(
@@ -747,7 +761,7 @@ def folder_mb(folder: Path) -> float:
 
 def write_server_readme(layout: Layout, port: int, chunks: int) -> None:
     url = f"http://127.0.0.1:{port}"
-    (layout.folder / "README.txt").write_text(
+    (layout.folder / SERVER_README).write_text(
         f"A Chroma server's store of {chunks:,} chunks, made by bench/bench_scale.py: the\n"
         "server's data in chroma/, qa's data (the keyword index) in home/.\n\n"
         "Start the server:\n\n"

@@ -9,9 +9,11 @@ are caught up from the article records, which carry the time they were written
 chunk. The whole collection
 is read only when the index is missing, unreadable or of another collection.
 
-Only writers write the file. A question opens it read-only; when the index is behind (other
-machines wrote through a server since this one last wrote) or missing, the question catches
-up in a copy held in memory, so a folder mounted read-only still answers.
+Writers keep the file. A question opens it read-only; when the index is behind (other
+machines wrote through a server since this one last wrote) it catches up in a copy held in
+memory, so a folder mounted read-only still answers. Only an index that is missing (or of
+another collection) is built by a question, once, into the file when qa may write there: else
+every cold question on that machine would read the whole collection again.
 """
 
 import math
@@ -243,6 +245,19 @@ class KeywordIndex(IndexRows):
         index = cls(connection)
         index.read_only = True
         return index
+
+    @classmethod
+    def open_to_build(cls, folder: Path) -> "KeywordIndex":
+        """An index to build from the whole store: in `folder` when qa may write there (so the
+        whole store is read once, not at every cold question), else in memory."""
+        path = folder / FILE_NAME
+        existing = next(parent for parent in (path, *path.parents) if parent.exists())
+        if os.access(existing, os.W_OK):
+            try:
+                return cls.open(folder)
+            except (OSError, sqlite3.Error):
+                pass
+        return cls.in_memory()
 
     @classmethod
     def in_memory(cls) -> "KeywordIndex":

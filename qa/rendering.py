@@ -11,16 +11,17 @@ from rich.segment import Segment
 from rich.table import Table
 
 from qa.errors import QAError
-from qa.ingestion import IngestReport, ProgressCallback
 from qa.masking import mask_secrets
-from qa.store import ArticleRecord
 from qa.terminal_text import terminal_safe
-from qa.types import Answer, Citation, Passage
+from qa.types import Answer, Citation, Passage, ProgressCallback
 
 if TYPE_CHECKING:
-    # Only `qa eval` renders these; `qa ask` should not import the eval modules to start.
+    # Only `qa eval` renders these; `qa ask` should not import the eval modules to start, nor
+    # the ingest pipeline (its fetching and writing) or the store.
     from qa.evaluation.records import Report
     from qa.evaluation.reports import Comparison
+    from qa.ingestion import IngestReport
+    from qa.store import ArticleRecord
 
 QUOTE_PREVIEW_CHARS = 300
 # Skips of one reason beyond this many are counted, not listed (all are in --json).
@@ -155,7 +156,7 @@ def render_passages(console: Console, passages: list[Passage]) -> None:
         console.print()
 
 
-def render_ingest_report(console: Console, report: IngestReport) -> None:
+def render_ingest_report(console: Console, report: "IngestReport") -> None:
     console.print(
         f"[green]{len(report.added)} added[/], [cyan]{len(report.updated)} updated[/], "
         f"{len(report.unchanged)} unchanged, "
@@ -189,7 +190,7 @@ def reason_kind(reason: str) -> str:
     return " ".join(REASON_DETAILS.sub(" ", reason).split())
 
 
-def render_sources(console: Console, records: list[ArticleRecord], collection: str) -> None:
+def render_sources(console: Console, records: "list[ArticleRecord]", collection: str) -> None:
     header = ("id", "title", "date", "chunks")
     rows = [(r.id, r.title, r.date or "", str(r.chunks)) for r in records]
     if not console.is_terminal:

@@ -3,10 +3,12 @@
 import json
 import os
 import shutil
+import sqlite3
 import stat
 import subprocess
 import sys
 import tempfile
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -100,20 +102,44 @@ def test_a_question_is_answered_with_the_derived_folders_read_only(run, home, mo
     assert snapshot(folders) == before
 
 
-def test_an_index_behind_the_store_is_caught_up_in_memory_not_on_disk(run, home, tmp_path):
-    assert run("ingest", SEEDS).exit_code == 0
+def qa(*args: str) -> subprocess.CompletedProcess:
+    """`qa ARGS` in a process of its own: no connection to the index outlives it."""
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+    command = [sys.executable, "-m", "qa", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_an_index_behind_the_store_is_caught_up_in_memory_not_on_disk(home, tmp_path):
+    assert qa("ingest", SEEDS).returncode == 0
     (index,) = home.rglob(FILE_NAME)
     stale = tmp_path / "stale.sqlite3"
-    shutil.copy(index, stale)
+    with closing(sqlite3.connect(index)) as source, closing(sqlite3.connect(stale)) as copy:
+        source.backup(copy)
     ferry = tmp_path / "ferry.txt"
     ferry.write_text("date 2024-05-01\nThe harbour ferry Zephyrine now sails at noon.\n")
-    assert run("ingest", ferry).exit_code == 0
+    assert qa("ingest", ferry).returncode == 0
     # The index as another machine's writes through a server would leave it: behind.
-    shutil.copy(stale, index)
-    for leftover in index.parent.glob(FILE_NAME + "-*"):
+    for leftover in index.parent.glob(FILE_NAME + "*"):
         leftover.unlink()
+    shutil.copy(stale, index)
     before = snapshot([index.parent])
-    result = run("ask", "Zephyrine", "--retrieval", "keyword", "--json")
-    assert result.exit_code == 0, result.output
-    assert [p["article_id"] for p in json.loads(result.stdout)["passages"]] == ["ferry"]
+    done = qa("ask", "Zephyrine", "--retrieval", "keyword", "--json")
+    assert done.returncode == 0, done.stderr
+    assert [p["article_id"] for p in json.loads(done.stdout)["passages"]] == ["ferry"]
+    assert snapshot([index.parent]) == before
+
+
+def test_a_missing_index_is_built_by_the_first_question_and_kept(home):
+    # As on a machine that only asks a Chroma server others write to: without its index,
+    # every cold question would read the whole collection again.
+    assert qa("ingest", SEEDS).returncode == 0
+    (index,) = home.rglob(FILE_NAME)
+    for path in index.parent.glob(FILE_NAME + "*"):
+        path.unlink()
+    done = qa("ask", KREMLIN_QUESTION, "--retrieval", "keyword", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["short_answer"] == "755 people"
+    assert index.is_file()
+    before = snapshot([index.parent])
+    assert qa("ask", KREMLIN_QUESTION, "--json").returncode == 0
     assert snapshot([index.parent]) == before
