@@ -90,6 +90,8 @@ class IndexRows:
         self._caught_up_at = 0.0
         self.read_only = False
         self.in_memory = False
+        # Where a question's index lives: the file to build it into if it has to be built.
+        self.folder: Path | None = None
 
     def versions_held(self, article_ids: Sequence[str]) -> set[tuple[str, str]]:
         """(article id, content hash) of each version of these articles the index holds."""
@@ -219,6 +221,12 @@ class KeywordIndex(IndexRows):
     def open_for_reading(cls, folder: Path) -> "KeywordIndex":
         """The index in `folder` opened read-only, or an empty one in memory when it is
         missing or unreadable: reading never writes a file."""
+        index = cls._opened_for_reading(folder)
+        index.folder = folder
+        return index
+
+    @classmethod
+    def _opened_for_reading(cls, folder: Path) -> "KeywordIndex":
         path = folder / FILE_NAME
         if not path.is_file():
             return cls.in_memory()
@@ -428,7 +436,8 @@ def catch_up(index: KeywordIndex, store: Store, force: bool = False) -> KeywordI
     Reads the records stamped in the last few minutes (and their chunks, when the index lacks
     them), however large the store; the whole store is read only when the index is new or
     belongs to another collection. An index opened for reading is never written: when it
-    lacks something, a copy in memory is caught up and returned instead.
+    lacks something, a copy in memory is caught up and returned instead; only when it must be
+    built whole is it built into its file, where qa may write (`_to_build`).
     """
     moment = time.monotonic()
     if not force and moment - index._caught_up_at < CATCH_UP_EVERY_SECONDS:
@@ -442,7 +451,7 @@ def catch_up(index: KeywordIndex, store: Store, force: bool = False) -> KeywordI
     window_start = index.window_start
     foreign = index.collection_id != collection_id
     if foreign or window_start is None:
-        index = _writable(index)
+        index = _to_build(index)
         rebuild(index, store)
     else:
         written = store.records_written_since(window_start)
@@ -461,6 +470,16 @@ def catch_up(index: KeywordIndex, store: Store, force: bool = False) -> KeywordI
 
 def _writable(index: KeywordIndex) -> KeywordIndex:
     return index.copied_to_memory() if index.read_only else index
+
+
+def _to_build(index: KeywordIndex) -> KeywordIndex:
+    """The index to build from the whole store. A question's (opened for reading) is built once
+    into its file where qa may write there, else every cold question would read the whole
+    collection again; elsewhere in memory."""
+    if index.folder is None:
+        return _writable(index)
+    index.close()
+    return KeywordIndex.open_to_build(index.folder)
 
 
 def rebuild(index: KeywordIndex, store: Store) -> None:

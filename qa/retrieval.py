@@ -146,10 +146,6 @@ class Retriever:
         """
         if self._index is None:
             self._index = KeywordIndex.open_for_reading(self.store.cache_dir)
-            held = self._index.collection_id
-            if self._index.window_start is None or held != self.store.collection_id():
-                self._index.close()
-                self._index = KeywordIndex.open_to_build(self.store.cache_dir)
         self._index = catch_up(self._index, self.store)
         return self._index
 
