@@ -118,6 +118,7 @@ def ingest(
         except BaseException:
             # The write under way finishes; what it left unrecorded, the next writer removes.
             pipeline.pool.shutdown(wait=True, cancel_futures=True)
+            pipeline.close_index()
             raise
         pipeline.close()
         if not pipeline.articles_seen and not report.unchanged:
@@ -193,7 +194,16 @@ class Pipeline:
         finally:
             self.pool.shutdown(wait=True)
         if self.writer is not None:
-            self.writer.finish()
+            try:
+                self.writer.finish()
+            finally:
+                self.close_index()
+
+    def close_index(self) -> None:
+        """Close the keyword index now, not whenever it is collected: its last connection
+        closing folds SQLite's log into its file, which readers then find whole."""
+        if self.writer is not None:
+            self.writer.index.close()
 
     def _sort_looked_up(self) -> None:
         """Unchanged and whole articles are counted; the others wait to be embedded."""
