@@ -1,12 +1,14 @@
 """The one way into Chroma: its client, embedded or on a server, and the one place where its
 failures become qa's errors."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
+from qa.chroma_http import ChromaReader, ChromaTimeout, ChromaUnreachable, is_not_found
+from qa.chroma_local import local_reader
 from qa.errors import InputError, StoreError, StoreUnavailableError
 from qa.masking import mask_secrets
 from qa.store_files import DATABASE, damaged
@@ -23,15 +25,37 @@ T = TypeVar("T")
 
 
 class ChromaGateway:
-    """A Chroma client, and `calls()`, which every call to Chroma runs inside."""
+    """A Chroma client, and `calls()`, which every call to Chroma runs inside.
 
-    def __init__(self, client: Any, location: str, path: Path | None = None) -> None:
-        self.client = client
+    Collections are looked up through `reader`: the client itself, or, for a store opened to
+    ask, a reader that spares the question importing chromadb (qa.chroma_local for an
+    embedded store, qa.chroma_http for a server); then chromadb's client is opened only if
+    something writes after all.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        location: str,
+        path: Path | None = None,
+        reader: Any = None,
+        open_client: Callable[[], Any] | None = None,
+    ) -> None:
+        self._client = client
+        self._open_client = open_client
+        self.reader = reader if reader is not None else client
         # For messages: a server's URL never shows a password or token here.
         self.location = location
         # The embedded store's folder; None on a server.
         self.path = path
         self._max_batch: int | None = None
+
+    @property
+    def client(self) -> Any:
+        """chromadb's client, for writes."""
+        if self._client is None and self._open_client is not None:
+            self._client = self._open_client()
+        return self._client
 
     @contextmanager
     def calls(self) -> Iterator[None]:
@@ -47,18 +71,18 @@ class ChromaGateway:
 
     def collection(self, name: str) -> Any:
         """The collection called `name`, or None; never creates it."""
-        from chromadb.errors import NotFoundError
-
         with self.calls():
             try:
-                return self.client.get_collection(name)
-            except NotFoundError:
-                return None
+                return self.reader.get_collection(name)
+            except Exception as error:
+                if is_not_found(error):
+                    return None
+                raise
 
     def get_collection(self, name: str) -> Any:
         """The collection called `name`; a StoreError if there is none."""
         with self.calls():
-            return self.client.get_collection(name)
+            return self.reader.get_collection(name)
 
     def create_collection(self, name: str, metadata: dict[str, Any]) -> Any:
         """A new collection searched by cosine distance; fails if it exists."""
@@ -83,6 +107,11 @@ class ChromaGateway:
         yield from in_parts(rows, self._max_batch)
 
     def _store_error(self, error: Exception) -> StoreError:
+        if _is_timeout(error):
+            return StoreUnavailableError(
+                f"The Chroma server at {self.location} did not answer in time.",
+                "Check the server's load, or raise QA_CHROMA_TIMEOUT (seconds).",
+            )
         if _is_connection_error(error):
             return StoreUnavailableError(
                 f"Lost the connection to the Chroma server at {self.location}.",
@@ -94,15 +123,24 @@ class ChromaGateway:
         return StoreError(f"Chroma failed: {error}")
 
 
-def persistent_client(path: Path) -> Any:
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
+def embedded_gateway(path: Path, reading: bool = False) -> ChromaGateway:
+    """A gateway to the embedded store at `path`. `reading`: collections are read through
+    Chroma's core alone (qa.chroma_local) where it fits, and chromadb is imported only if
+    something writes."""
+    reader = opened(path, lambda: local_reader(path)) if reading else None
+    if reader is None:
+        return ChromaGateway(persistent_client(path), str(path), path)
+    return ChromaGateway(
+        None, str(path), path, reader=reader, open_client=lambda: persistent_client(path)
+    )
 
+
+def opened(path: Path, open_store: Callable[[], T]) -> T:
+    """`open_store()`, its failure one clear error: the store's damage when Chroma names it."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(
-            path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
-        )
+        return open_store()
+    except StoreError:
+        raise
     except Exception as error:
         problem = damage_named_by(error)
         if problem:
@@ -110,32 +148,64 @@ def persistent_client(path: Path) -> Any:
         raise StoreError(f"Cannot open the store at {path}: {error}", "Check QA_HOME.") from error
 
 
-def http_client(url: str) -> Any:
-    """A client for a Chroma server; fails at once, with the URL, when it cannot be reached."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
+def persistent_client(path: Path) -> Any:
+    def client() -> Any:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
 
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(
+            path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
+        )
+
+    return opened(path, client)
+
+
+def server_gateway(url: str, timeout: float, reading: bool = False) -> ChromaGateway:
+    """A gateway to the Chroma server at `url`, which fails at once, naming the URL, when the
+    server cannot be reached. `reading`: collections are read over qa's own HTTP reader, and
+    chromadb is imported only if something writes."""
     parsed = urlparse(url if "://" in url else f"http://{url}")
     if not parsed.hostname:
         raise InputError(
             f"Invalid Chroma URL {mask_secrets(url)!r}.", "Example: http://127.0.0.1:8000"
         )
     ssl = parsed.scheme == "https"
+    host, port = parsed.hostname, parsed.port or (443 if ssl else 8000)
+    location = mask_secrets(url)
+    if not reading:
+        return ChromaGateway(http_client(host, port, ssl, location), location)
+    reader = ChromaReader(host, port, ssl, timeout)
+    try:
+        reader.heartbeat()
+    except Exception as error:
+        raise unreachable(location) from error
+    return ChromaGateway(
+        None, location, reader=reader, open_client=lambda: http_client(host, port, ssl, location)
+    )
+
+
+def http_client(host: str, port: int, ssl: bool, location: str) -> Any:
+    """chromadb's client for a Chroma server, checked to answer."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
     try:
         client = chromadb.HttpClient(
-            host=parsed.hostname,
-            port=parsed.port or (443 if ssl else 8000),
-            ssl=ssl,
-            settings=ChromaSettings(anonymized_telemetry=False),
+            host=host, port=port, ssl=ssl, settings=ChromaSettings(anonymized_telemetry=False)
         )
         client.heartbeat()
     except Exception as error:
-        raise StoreUnavailableError(
-            f"Cannot reach the Chroma server at {mask_secrets(url)}.",
-            "Start it with `chroma run --path DIR --port PORT`, or unset QA_CHROMA_URL "
-            "to use the embedded store.",
-        ) from error
+        raise unreachable(location) from error
     return client
+
+
+def unreachable(location: str) -> StoreUnavailableError:
+    return StoreUnavailableError(
+        f"Cannot reach the Chroma server at {location}.",
+        "Start it with `chroma run --path DIR --port PORT`, or unset QA_CHROMA_URL "
+        "to use the embedded store.",
+    )
 
 
 def in_parts(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -154,11 +224,20 @@ def damage_named_by(error: BaseException) -> str | None:
     return None
 
 
+def _is_timeout(error: Exception) -> bool:
+    import httpx
+
+    return any(
+        isinstance(cause, ChromaTimeout | httpx.TimeoutException)
+        for cause in (error, error.__cause__, error.__context__)
+    )
+
+
 def _is_connection_error(error: Exception) -> bool:
     """A refused, reset or dropped connection to the server, here or where the error began."""
     import httpx
 
     return any(
-        isinstance(cause, httpx.TransportError)
+        isinstance(cause, ChromaUnreachable | httpx.TransportError)
         for cause in (error, error.__cause__, error.__context__)
     )

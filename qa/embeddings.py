@@ -24,8 +24,8 @@ class Embedder(Protocol):
     def embed_query(self, text: str) -> list[float]: ...
 
     def warm_up(self) -> None:
-        """Load what can be loaded quickly, ahead of the first text; called while the store
-        opens, so the two overlap."""
+        """Start loading what can load outside the interpreter lock, and return at once: the
+        store opens meanwhile, and the first text embedded waits for the load."""
         ...
 
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,22 +50,33 @@ class OnnxEmbedder:
         # never writes qa's derived files).
         self.keep_files = keep_files
         self._recent_queries: dict[str, list[float]] = {}
+        self._loading: Future | None = None
 
     def embed_documents(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
     ) -> list[list[float]]:
+        loading = self._loading
+        if loading is not None:
+            try:
+                loading.result()
+            except BaseException:
+                # Loaded again below, where its failure is the caller's to see.
+                self._loading = None
         model = load_onnx_model(self.name, self.cache_dir, self.keep_files)
         return model.encode(texts, progress).tolist()
 
     def warm_up(self) -> None:
-        """Load the model now if its graph was exported already; a first export waits until
-        something is really embedded."""
-        if not self.cache_dir.is_dir():
+        """Start loading the model in a thread of its own if its graph was exported already
+        (a first export waits until something is really embedded); ONNX Runtime loads it
+        outside the interpreter lock, and the first text embedded waits for it."""
+        if self._loading is not None or not self.cache_dir.is_dir():
             # Nothing exported here yet, and a warm-up creates no folder.
             return
         folder = bundled_model_path(self.name)
         if graph_path(self.name, folder, self.cache_dir, self.keep_files).is_file():
-            load_onnx_model(self.name, self.cache_dir, self.keep_files)
+            pool = ThreadPoolExecutor(max_workers=1)
+            self._loading = pool.submit(load_onnx_model, self.name, self.cache_dir, self.keep_files)
+            pool.shutdown(wait=False)
 
     def embed_query(self, text: str) -> list[float]:
         # Retrieval and then the extractive answerer both need the question's vector.

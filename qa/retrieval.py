@@ -2,7 +2,7 @@
 
 import sqlite3
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date
 
@@ -44,10 +44,26 @@ class Retriever:
     """Dense search in Chroma and BM25 over the same chunks, their scores blended."""
 
     def __init__(self, store: Store, embedder: Embedder, mode: str = "hybrid") -> None:
-        self.store = store
+        self._store = store
         self.embedder = embedder
         self.mode = mode
         self._index: KeywordIndex | None = None
+        # Whether the collection was found to hold this embedding model's vectors; until it
+        # is, `store` checks (see `open`).
+        self._checked = True
+        self._checking: Future[None] | None = None
+
+    @property
+    def store(self) -> Store:
+        """The store searched, once found to hold this model's vectors."""
+        if not self._checked:
+            checking, self._checking = self._checking, None
+            if checking is not None:
+                checking.result()
+            else:
+                self._store.check_embedding_model(self.embedder.name)
+            self._checked = True
+        return self._store
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> "Retriever":
@@ -55,24 +71,31 @@ class Retriever:
         (`embedder`, when one is open already)."""
         # Asking writes no derived file: a model graph not cached yet is built in memory.
         embedder = embedder or get_embedder(settings, keep_files=False)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            # The model loads in native code, free of the interpreter lock, while Chroma is
-            # imported and opened: a cold `qa ask` waits for the longer of the two, not both.
-            loading = pool.submit(embedder.warm_up)
-            store = Store.open(settings, create=False)
-            loading.result()
-        store.check_embedding_model(embedder.name)
-        return cls(store, embedder, settings.retrieval)
+        # The model loads in native code, free of the interpreter lock, while Chroma is
+        # imported and opened and the caller goes on: a cold `qa ask` waits for the longest.
+        embedder.warm_up()
+        store = Store.open(settings, create=False, reading=True)
+        retriever = cls(store, embedder, settings.retrieval)
+        # The check's first read makes embedded Chroma load the collection's vector index
+        # (0.3 s at 100,000 chunks), also outside the lock: the caller goes on meanwhile, and
+        # the first use of `store` waits for it.
+        pool = ThreadPoolExecutor(max_workers=1)
+        retriever._checked = False
+        retriever._checking = pool.submit(store.check_embedding_model, embedder.name)
+        pool.shutdown(wait=False)
+        return retriever
 
     def retrieve(
         self, question: str, k: int, as_of: str | None = None, since: str | None = None
     ) -> list[Passage]:
         """The `k` passages that best match `question`, best first, one per story."""
         wanted = max(k * CANDIDATES_PER_PASSAGE, MIN_CANDIDATES)
+        # Found to hold this model's vectors before the question is embedded by it.
+        store = self.store
         query = np.asarray(self.embedder.embed_query(question), dtype=np.float32)
         hits: dict[str, ChunkHit] = {}
         if self.mode != "keyword":
-            dense = self.store.query(query, wanted, as_of=as_of, since=since)
+            dense = store.query(query, wanted, as_of=as_of, since=since)
             hits.update((hit.chunk_id, hit) for hit in dense)
         keyword: dict[str, float] | None = None
         if self.mode != "dense":

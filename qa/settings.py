@@ -80,6 +80,9 @@ class StoreSettings(BaseSettings):
     chroma_url: str | None = Field(
         default=None, description="URL of a Chroma server; unset means the embedded store."
     )
+    chroma_timeout: float = Field(
+        default=60.0, gt=0, description="Seconds a Chroma server's reply may take, whole."
+    )
 
     @property
     def data_dir(self) -> Path:

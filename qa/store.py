@@ -16,7 +16,7 @@ from typing import Any
 
 from qa import store_compat
 from qa.article_records import ArticleRecord, ArticleRecords
-from qa.chroma_gateway import ChromaGateway, http_client, in_parts, persistent_client
+from qa.chroma_gateway import ChromaGateway, embedded_gateway, in_parts, server_gateway
 from qa.chunk_collection import (
     ArticleChunks,
     ChunkCollection,
@@ -30,7 +30,6 @@ from qa.chunking import ChunkSettings
 from qa.errors import EmptyCollectionError, InputError, StoreBusyError, StoreError
 from qa.journal import Journal
 from qa.loading import Article
-from qa.masking import mask_secrets
 from qa.settings import Settings
 from qa.store_files import check_store_files
 
@@ -69,15 +68,17 @@ class Store:
         self.journal = Journal(chroma, name)
 
     @classmethod
-    def open(cls, settings: Settings, create: bool = True) -> "Store":
-        """Connect to the store the settings name; `create=False` never creates a directory."""
+    def open(cls, settings: Settings, create: bool = True, reading: bool = False) -> "Store":
+        """Connect to the store the settings name; `create=False` never creates a directory.
+        `reading`: opened to ask, so read without importing chromadb where that can be."""
         validate_collection_name(settings.store.collection)
         name = settings.store.collection
         if settings.store.chroma_url:
             url = settings.store.chroma_url
             server = hashlib.sha256(url.encode()).hexdigest()[:12]
             cache_dir = settings.store.data_dir / "index" / f"server-{server}" / name
-            return cls(ChromaGateway(http_client(url), mask_secrets(url)), name, cache_dir)
+            gateway = server_gateway(url, settings.store.chroma_timeout, reading)
+            return cls(gateway, name, cache_dir)
         path = settings.store.data_dir / "chroma"
         if not create and not path.exists():
             raise EmptyCollectionError(
@@ -86,7 +87,7 @@ class Store:
             )
         check_store_files(path)
         return cls(
-            ChromaGateway(persistent_client(path), str(path), path),
+            embedded_gateway(path, reading),
             name,
             settings.store.data_dir / "index" / name,
             lock_path=settings.store.data_dir / "chroma.write.lock",

@@ -89,16 +89,19 @@ class Workspace:
         from qa.web import FetchSettings
 
         settings = self.settings
-        return ingest(
-            sources,
-            self.store(create=True),
-            self.embedder,
-            settings.chunking,
-            progress,
-            max_article_mb=settings.max_article_mb,
-            fetching=FetchSettings.of(settings),
-            fetch_progress=fetch_progress,
-        )
+        try:
+            return ingest(
+                sources,
+                self.store(create=True),
+                self.embedder,
+                settings.chunking,
+                progress,
+                max_article_mb=settings.max_article_mb,
+                fetching=FetchSettings.of(settings),
+                fetch_progress=fetch_progress,
+            )
+        finally:
+            self.forget_search()
 
     def search(
         self,
@@ -123,5 +126,15 @@ class Workspace:
     def reset(self) -> int:
         """Delete every article and vector of the collection; how many articles there were."""
         store = self.store()
-        with store.writing():
-            return store.reset()
+        try:
+            with store.writing():
+                return store.reset()
+        finally:
+            self.forget_search()
+
+    def forget_search(self) -> None:
+        """After a write, the next question opens the store again: a reader of an embedded
+        store caches its vector index apart from the writer's client (qa.chroma_local)."""
+        with self._opening:
+            self._retriever = None
+            self._assistant = None

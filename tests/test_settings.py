@@ -13,6 +13,7 @@ VARIABLES = {
     "QA_HOME": ("/tmp/qa-settings-home", "store.home", "/tmp/qa-settings-home"),
     "QA_COLLECTION": ("news", "store.collection", "news"),
     "QA_CHROMA_URL": ("http://127.0.0.1:9", "store.chroma_url", "http://127.0.0.1:9"),
+    "QA_CHROMA_TIMEOUT": ("5", "store.chroma_timeout", 5.0),
     "QA_CHUNK_SIZE": ("500", "chunking.size", 500),
     "QA_CHUNK_OVERLAP": ("50", "chunking.overlap", 50),
     "QA_CHUNK_HEADER": ("true", "chunking.header", True),

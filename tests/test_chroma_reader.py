@@ -1,0 +1,238 @@
+"""Asking without importing chromadb: an embedded store read through Chroma's core alone, a
+server through qa's own HTTP reader. Each gives the passages and records chromadb's client
+gives; a server that fails mid-question is one clear line."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.chroma_local import fits
+from qa.settings import get_settings
+from qa.store import Store
+from qa.workspace import Workspace
+from tests.conftest import KREMLIN_QUESTION, ROOT, SEEDS
+from tests.servers import serve_http
+
+pytestmark = pytest.mark.server
+
+ARTICLES = [
+    ("harbor", "Harbor town opens solar ferry line", "2024-03-01",
+     "The harbor town of Kestrel opened a solar ferry line on Friday. The ferry carries "
+     "120 passengers across the bay in twenty minutes, powered by panels on its roof."),
+    ("budget", "City council passes the school budget", "2024-04-12",
+     "The city council passed a school budget of 41 million dollars after a long debate. "
+     "Teachers will get a raise of three percent from September."),
+    ("storm", "Storm closes the coastal road", "2024-05-20",
+     "A spring storm closed the coastal road for two days. Crews cleared fallen trees and "
+     "the road reopened on Sunday morning."),
+]  # fmt: skip
+
+
+def write_articles(folder: Path) -> Path:
+    corpus = folder / "articles.jsonl"
+    corpus.write_text(
+        "".join(
+            json.dumps({"id": id_, "title": title, "date": date, "text": text}) + "\n"
+            for id_, title, date, text in ARTICLES
+        )
+    )
+    return corpus
+
+
+@pytest.fixture
+def collection(run, chroma_server, tmp_path, request):
+    """A collection on the server holding the seed and three short articles."""
+    name = "reader-" + request.node.name[-20:].strip("_").replace("_", "-")
+    for source in (SEEDS, write_articles(tmp_path)):
+        result = run("ingest", source, "--chroma-url", chroma_server, "-c", name)
+        assert result.exit_code == 0, result.output
+    return name
+
+
+@pytest.fixture(params=["embedded", "server"])
+def stores(request, run, tmp_path) -> tuple[Store, Store]:
+    """The same collection opened to ask (qa's reader) and by chromadb's client, embedded or
+    on a server."""
+    options = {}
+    if request.param == "server":
+        options = {"chroma_url": request.getfixturevalue("chroma_server"), "collection": "both"}
+    flags = ["--chroma-url", options["chroma_url"], "-c", "both"] if options else []
+    for source in (SEEDS, write_articles(tmp_path)):
+        result = run("ingest", source, *flags)
+        assert result.exit_code == 0, result.output
+    settings = get_settings(**options)
+    reader = Store.open(settings, create=False, reading=True)
+    assert type(reader.chroma.reader).__module__ in ("qa.chroma_local", "qa.chroma_http")
+    return reader, Store.open(settings, create=False)
+
+
+def fits_this_core() -> bool:
+    import chromadb_rust_bindings
+
+    return fits(chromadb_rust_bindings)
+
+
+def test_this_chroma_is_read_without_chromadb():
+    assert fits_this_core(), "Chroma's core changed: qa.chroma_local must be checked against it"
+
+
+def test_the_reader_finds_what_chromadb_finds(stores):
+    reader, chromadb_store = stores
+    assert reader.collection_id() == chromadb_store.collection_id()
+    assert reader.recorded_settings() == chromadb_store.recorded_settings()
+    assert not reader.is_empty()
+    assert reader.chunk_count() == chromadb_store.chunk_count()
+    assert reader.articles() == chromadb_store.articles()
+    assert reader.records_written_since(0) == chromadb_store.records_written_since(0)
+    assert reader.article("storm") == chromadb_store.article("storm")
+    ids = ["harbor", "budget", "000_0ae6590b4ea8367e"]
+    assert reader.chunk_versions(ids) == chromadb_store.chunk_versions(ids)
+    vector = chromadb_store.chunks(chromadb_store.chunk_ids()[:1])[0].vector
+    for dates in ({}, {"as_of": "2024-04-30"}, {"since": "2024-04-01", "as_of": "2024-04-30"}):
+        near, expected = reader.query(vector, 4, **dates), chromadb_store.query(vector, 4, **dates)
+        assert [(h.chunk_id, h.text, h.meta) for h in near] == [
+            (h.chunk_id, h.text, h.meta) for h in expected
+        ]
+        assert [h.distance for h in near] == pytest.approx([h.distance for h in expected])
+    assert {h.meta.article_id for h in reader.query(vector, 4, as_of="2024-04-30")} <= {
+        "harbor", "budget", "000_0ae6590b4ea8367e"
+    }  # fmt: skip
+    some = chromadb_store.chunk_ids()[:5]
+    read, expected = reader.chunks(some), chromadb_store.chunks(some)
+    assert [(h.chunk_id, h.text, h.meta) for h in read] == [
+        (h.chunk_id, h.text, h.meta) for h in expected
+    ]
+    for got, want in zip(read, expected, strict=True):
+        assert np.array_equal(np.asarray(got.vector), np.asarray(want.vector))
+
+
+@pytest.mark.parametrize("where", ["embedded", "server"])
+def test_asking_does_not_import_chromadb(where, run, request):
+    env = dict(os.environ)
+    if where == "server":
+        env |= {"QA_CHROMA_URL": request.getfixturevalue("chroma_server"), "QA_COLLECTION": "ask"}
+    assert run("ingest", SEEDS, *(["--chroma-url", env["QA_CHROMA_URL"], "-c", "ask"]
+                                  if where == "server" else [])).exit_code == 0  # fmt: skip
+    script = f"""
+import sys
+from qa.cli import main
+sys.argv = ["qa", "ask", {KREMLIN_QUESTION!r}, "--json"]
+try:
+    main()
+except SystemExit as exit:
+    assert not exit.code, exit.code
+assert "chromadb" not in sys.modules
+"""
+    ask = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, env=env
+    )
+    assert ask.returncode == 0, ask.stderr
+    answer = json.loads(ask.stdout)
+    assert "755" in answer["answer"]
+    assert answer["citations"][0]["article_id"] == "000_0ae6590b4ea8367e"
+
+
+def test_a_workspace_finds_what_it_ingested_after_asking(tmp_path):
+    """An embedded store's reader keeps its own copy of the vector index: after the workspace
+    writes, its next question must see the new chunks, by meaning alone too."""
+    workspace = Workspace(get_settings(retrieval="dense"))
+    workspace.ingest([SEEDS])
+    assert "755" in workspace.ask(KREMLIN_QUESTION).answer().text
+    workspace.ingest([write_articles(tmp_path)])
+    answer = workspace.ask("How many passengers does the solar ferry carry?").answer()
+    assert "120 passengers" in answer.text
+    assert answer.citations[0].article_id == "harbor"
+
+
+def test_a_workspace_that_asked_a_server_can_still_reset_it(chroma_server, collection):
+    settings = get_settings(chroma_url=chroma_server, collection=collection)
+    workspace = Workspace(settings)
+    assert (
+        "120 passengers" in workspace.ask("How many passengers does the ferry carry?").answer().text
+    )
+    assert workspace.reset() == 4
+    assert Store.open(settings).articles() == []
+
+
+@contextmanager
+def chroma_behind(upstream: str, on_query) -> Iterator[str]:
+    """A loopback proxy to the Chroma server at `upstream` that passes every call on, but
+    lets `on_query` answer the nearest-neighbour queries."""
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.forward(None)
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if self.path.endswith("/query"):
+                on_query(self)
+                return
+            self.forward(body)
+
+        def forward(self, body: bytes | None) -> None:
+            request = urllib.request.Request(
+                upstream + self.path, data=body, method=self.command,
+                headers={"Content-Type": "application/json"},
+            )  # fmt: skip
+            try:
+                with urllib.request.urlopen(request, timeout=30) as reply:
+                    status, content = reply.status, reply.read()
+            except urllib.error.HTTPError as error:
+                status, content = error.code, error.read()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with serve_http(Proxy) as url:
+        yield url
+
+
+def never_answer(handler: BaseHTTPRequestHandler) -> None:
+    time.sleep(5)
+
+
+def answer_with_a_gateway_page(handler: BaseHTTPRequestHandler) -> None:
+    page = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+    handler.send_response(502)
+    handler.send_header("Content-Type", "text/html")
+    handler.send_header("Content-Length", str(len(page)))
+    handler.end_headers()
+    handler.wfile.write(page)
+
+
+def test_a_server_that_stops_answering_mid_question_is_one_line(
+    run, chroma_server, collection, monkeypatch
+):
+    monkeypatch.setenv("QA_CHROMA_TIMEOUT", "1")
+    with chroma_behind(chroma_server, never_answer) as url:
+        result = run("ask", KREMLIN_QUESTION, "--chroma-url", url, "-c", collection)
+    assert result.exit_code == 1
+    assert f"The Chroma server at {url} did not answer in time" in result.stderr
+    assert "QA_CHROMA_TIMEOUT" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_proxy_error_page_mid_question_is_one_line(run, chroma_server, collection):
+    with chroma_behind(chroma_server, answer_with_a_gateway_page) as url:
+        result = run("ask", KREMLIN_QUESTION, "--chroma-url", url, "-c", collection)
+    assert result.exit_code == 1
+    assert "HTTP 502" in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2
+    assert "Traceback" not in result.output
