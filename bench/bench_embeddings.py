@@ -7,7 +7,9 @@ The same slice of a corpus is ingested into a fresh store each time:
   which answers with those vectors after a fixed delay per request (50 ms: a remote GPU's
   latency), at each QA_EMBEDDING_CONCURRENCY asked for;
 - instant: the same server answering at once: qa's own ceiling, what ingest costs outside
-  embedding (reading, chunking, requests and replies, journal, Chroma and keyword writes).
+  embedding (reading, chunking, requests and replies, journal, Chroma and keyword writes);
+- Chroma alone: the local run's chunks and article records upserted straight into new
+  collections, in qa's write batches: the part of that ceiling that is Chroma's own.
 The server runs in a process of its own, so its work is not counted as qa's. After every run
 the questions are searched and their passages checked to be the local run's, in order.
 
@@ -53,6 +55,7 @@ def main() -> None:
             args, corpus, questions, vectors, 0.0, max(args.concurrency), folder
         )
         runs.append((f"instant server, {max(args.concurrency)} in flight (qa's ceiling)", ceiling))
+        runs.append(("Chroma alone: the same writes, no qa", chroma_alone(folder / "local")))
     summary = summarise(args, corpus, questions, runs, local, time.perf_counter() - started)
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -174,6 +177,38 @@ def ingest_through_server(
     return figures
 
 
+def chroma_alone(home: Path) -> dict:
+    """Chroma's own upserts of what the local run stored (its chunks, vectors and article
+    records, in qa's write batches) into new collections: what qa's ceiling cannot pass."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    from qa.ingestion import EMBED_GROUP_CHUNKS
+
+    def client(path: Path) -> Any:
+        return chromadb.PersistentClient(str(path), ChromaSettings(anonymized_telemetry=False))
+
+    stored, fresh = client(home / "chroma"), client(home.parent / "chroma-alone")
+    log("Chroma alone: the local run's writes again, straight into Chroma...")
+    seconds, chunks = 0.0, 0
+    for name in ("default", "default__articles"):
+        collection = stored.get_collection(name)
+        rows = collection.get(include=["documents", "metadatas", "embeddings"])
+        into = fresh.create_collection(name, metadata=collection.metadata,
+                                       configuration={"hnsw": {"space": "cosine"}})  # fmt: skip
+        started = time.perf_counter()
+        for start in range(0, len(rows["ids"]), EMBED_GROUP_CHUNKS):
+            part = slice(start, start + EMBED_GROUP_CHUNKS)
+            columns = {key: rows[key][part] for key in ("ids", "embeddings", "documents")}
+            into.upsert(**columns, metadatas=rows["metadatas"][part])
+        seconds += time.perf_counter() - started
+        chunks = chunks or len(rows["ids"])
+    log(f"  {chunks / seconds:.0f} chunks/s")
+    # Nothing is searched through these collections: the local run's passages stand for them.
+    return {"chunks": chunks, "seconds": seconds, "chunks_per_s": chunks / seconds,
+            "passages": None}  # fmt: skip
+
+
 def figures_of(report: Any, passages: list[list[str]]) -> dict:
     return {"chunks": report.chunks_embedded, "seconds": report.seconds,
             "chunks_per_s": report.chunks_per_second, "passages": passages}  # fmt: skip
@@ -220,7 +255,9 @@ def summarise(
     for name, figures in runs:
         row = {key: value for key, value in figures.items() if key != "passages"}
         row["run"] = name
-        row["retrieval_identical"] = figures["passages"] == local["passages"]
+        row["retrieval_identical"] = (
+            None if figures["passages"] is None else figures["passages"] == local["passages"]
+        )
         row["vs_local"] = figures["chunks_per_s"] / local["chunks_per_s"]
         if one is not None and "concurrency" in figures:
             row["vs_concurrency_1"] = figures["chunks_per_s"] / one["chunks_per_s"]
@@ -259,7 +296,7 @@ def print_table(summary: dict) -> None:
             f"{row['vs_concurrency_1']:.2f}" if "vs_concurrency_1" in row else "",
             str(row.get("requests", "")),
             str(row.get("max_in_flight", "")),
-            "yes" if row["retrieval_identical"] else "NO",
+            {True: "yes", False: "NO", None: ""}[row["retrieval_identical"]],
         )
     console.print(table)
     console.print(f"whole run: {summary['seconds']:.0f} s")
