@@ -1,5 +1,7 @@
 import importlib.util
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,3 +78,22 @@ def llama_server_with_key(tmp_path_factory):
     log = tmp_path_factory.mktemp("llama-server-key") / "server.log"
     with serve_llama(smollm2_gguf(), free_port(), log, "--api_key", "secret") as base_url:
         yield base_url
+
+
+def ask_importing_none_of(packages: tuple[str, ...], env: dict[str, str]):
+    """`qa ask KREMLIN_QUESTION --json` in a new process that fails if any of `packages` was
+    imported by the time it answered."""
+    script = f"""
+import sys
+from qa.cli import main
+sys.argv = ["qa", "ask", {KREMLIN_QUESTION!r}, "--json"]
+try:
+    main()
+except SystemExit as exit:
+    assert not exit.code, exit.code
+imported = [name for name in sys.modules if name.split(".")[0] in {packages!r}]
+assert not imported, imported[:5]
+"""
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, env=env
+    )

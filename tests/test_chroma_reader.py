@@ -4,8 +4,6 @@ gives; a server that fails mid-question is one clear line."""
 
 import json
 import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -21,7 +19,7 @@ from qa.chroma_local import fits
 from qa.settings import get_settings
 from qa.store import Store
 from qa.workspace import Workspace
-from tests.conftest import KREMLIN_QUESTION, ROOT, SEEDS
+from tests.conftest import KREMLIN_QUESTION, SEEDS, ask_importing_none_of
 from tests.servers import serve_http
 
 pytestmark = pytest.mark.server
@@ -124,19 +122,7 @@ def test_asking_does_not_import_chromadb(where, run, request):
         env |= {"QA_CHROMA_URL": request.getfixturevalue("chroma_server"), "QA_COLLECTION": "ask"}
     assert run("ingest", SEEDS, *(["--chroma-url", env["QA_CHROMA_URL"], "-c", "ask"]
                                   if where == "server" else [])).exit_code == 0  # fmt: skip
-    script = f"""
-import sys
-from qa.cli import main
-sys.argv = ["qa", "ask", {KREMLIN_QUESTION!r}, "--json"]
-try:
-    main()
-except SystemExit as exit:
-    assert not exit.code, exit.code
-assert "chromadb" not in sys.modules
-"""
-    ask = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, env=env
-    )
+    ask = ask_importing_none_of(("chromadb",), env)
     assert ask.returncode == 0, ask.stderr
     answer = json.loads(ask.stdout)
     assert "755" in answer["answer"]

@@ -10,7 +10,7 @@ import pytest
 
 from qa.embeddings import LocalEmbedder, bundled_model_path
 from qa.onnx_embedder import OnnxEmbedder
-from tests.conftest import KREMLIN_QUESTION, ROOT, SEEDS
+from tests.conftest import KREMLIN_QUESTION, SEEDS, ask_importing_none_of
 
 MODEL = "all-MiniLM-L6-v2"
 # What the onnx graph is compared with: sentence-transformers, from the torch extra.
@@ -82,21 +82,8 @@ def test_ask_after_ingest_never_imports_torch(tmp_path):
     )
     assert ingest.returncode == 0, ingest.stderr
     assert list((tmp_path / "home" / "models").glob(f"{MODEL}-*.onnx"))
-    script = f"""
-import sys
-from qa.cli import main
-sys.argv = ["qa", "ask", {KREMLIN_QUESTION!r}, "--json"]
-try:
-    main()
-except SystemExit as exit:
-    assert not exit.code, exit.code
-heavy = [name for name in sys.modules if name.split(".")[0] in
-         ("torch", "transformers", "sentence_transformers", "scipy", "sklearn", "onnx")]
-assert not heavy, heavy[:5]
-"""
-    ask = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, env=os.environ
-    )
+    heavy = ("torch", "transformers", "sentence_transformers", "scipy", "sklearn", "onnx")
+    ask = ask_importing_none_of(heavy, dict(os.environ))
     assert ask.returncode == 0, ask.stderr
     assert "755" in json.loads(ask.stdout)["answer"]
 
