@@ -2,6 +2,7 @@
 
 import sqlite3
 from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date
@@ -52,6 +53,7 @@ class Retriever:
         # is, `store` checks (see `open`).
         self._checked = True
         self._checking: Future[None] | None = None
+        self._searching = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dense-search")
 
     @property
     def store(self) -> Store:
@@ -93,15 +95,28 @@ class Retriever:
         # Found to hold this model's vectors before the question is embedded by it.
         store = self.store
         query = np.asarray(self.embedder.embed_query(question), dtype=np.float32)
-        hits: dict[str, ChunkHit] = {}
+        if self.mode != "dense":
+            # Its catch-up reads the store before the dense query goes out: one call at a time.
+            self.keyword_index()
+        dense = None
         if self.mode != "keyword":
-            dense = store.query(query, wanted, as_of=as_of, since=since)
-            hits.update((hit.chunk_id, hit) for hit in dense)
+            # Chroma searches (on a server, or in its core, free of the interpreter lock) while
+            # the keyword side searches here.
+            dense = self._searching.submit(store.query, query, wanted, as_of=as_of, since=since)
+        hits: dict[str, ChunkHit] = {}
+
+        def with_dense() -> list[str]:
+            if dense is not None:
+                hits.update((hit.chunk_id, hit) for hit in dense.result())
+            return list(hits)
+
         keyword: dict[str, float] | None = None
         if self.mode != "dense":
-            keyword = self.keyword_scores(question, wanted, list(hits), as_of, since)
+            keyword = self.keyword_scores(question, wanted, with_dense, as_of, since)
+        with_dense()
+        if keyword is not None:
             missing = [chunk_id for chunk_id in keyword if chunk_id not in hits]
-            hits.update((hit.chunk_id, hit) for hit in self.store.chunks(missing))
+            hits.update((hit.chunk_id, hit) for hit in store.chunks(missing))
         ordered = self._ranked(query, self.current(list(hits.values())), as_of, keyword)
         return [
             replace(passage, rank=rank)
@@ -145,18 +160,21 @@ class Retriever:
         self,
         question: str,
         wanted: int,
-        dense: list[str],
+        dense: Callable[[], Sequence[str]],
         as_of: str | None,
         since: str | None,
     ) -> dict[str, float]:
         """BM25 scores of the `wanted` best keyword matches (in the date range), and of the
-        dense candidates that share a term with the question."""
+        dense candidates that share a term with the question (`dense()`, asked once the
+        best are found)."""
 
         index = self.keyword_index()
         try:
             return index.best_and_scores(question, wanted, dense, as_of, since)
         except sqlite3.DatabaseError:
-            # Damaged on disk after it was opened: built again from the store, in memory, once.
+            # Damaged on disk after it was opened: built again from the store, in memory, once,
+            # when the dense query is back (the store answers one call at a time).
+            dense()
             index.close()
             self._index = KeywordIndex.in_memory()
             return self.keyword_index().best_and_scores(question, wanted, dense, as_of, since)
