@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qa.cli import app
+from tests.news_site import serve_news_site
 from tests.servers import free_port, serve_chroma, serve_llama
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +46,19 @@ def seeded(run):
     result = run("ingest", SEEDS)
     assert result.exit_code == 0, result.output
     return run
+
+
+@pytest.fixture
+def site():
+    """A loopback news site (tests.news_site) for one test."""
+    with serve_news_site() as news_site:
+        yield news_site
+
+
+@pytest.fixture
+def no_host_delay(monkeypatch):
+    """No pause between two requests to one host (the pause is tested in test_politeness.py)."""
+    monkeypatch.setenv("QA_FETCH_HOST_DELAY", "0")
 
 
 @pytest.fixture(scope="session")

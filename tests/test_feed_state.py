@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from qa.settings import get_settings
-from tests.news_site import Route, rss, serve_news_site
+from tests.news_site import Route, rss
 from tests.newsroom import Newsroom
 
 PAGE = """<html><body><article><h1>Harbour dredging begins</h1>
@@ -18,15 +18,7 @@ harbour authority said on Monday, after a two-year dispute over the contract.</p
 done, and that fares would not rise to pay for it.</p></article></body></html>"""
 
 
-@pytest.fixture(autouse=True)
-def no_pause_between_requests(monkeypatch):
-    monkeypatch.setenv("QA_FETCH_HOST_DELAY", "0")
-
-
-@pytest.fixture
-def site():
-    with serve_news_site() as news_site:
-        yield news_site
+pytestmark = pytest.mark.usefixtures("no_host_delay")
 
 
 def ingest_json(run, *args: str) -> dict:

@@ -6,17 +6,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-import pytest
-
 from qa.politeness import MOST_BACKOFF, Backoff, retry_after_seconds
 from tests.news_site import Route, serve_news_site
 from tests.newsroom import Newsroom
-
-
-@pytest.fixture
-def site():
-    with serve_news_site() as news_site:
-        yield news_site
 
 
 def ingest(run, *sources: str):

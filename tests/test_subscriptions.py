@@ -4,21 +4,17 @@ import json
 
 import pytest
 
-from tests.news_site import serve_news_site
 from tests.newsroom import Newsroom
 
 THREE_FEEDS = {"world": "etag", "business": "last-modified", "sport": "none"}
 
 
-@pytest.fixture(autouse=True)
-def no_pause_between_requests(monkeypatch):
-    monkeypatch.setenv("QA_FETCH_HOST_DELAY", "0")
+pytestmark = pytest.mark.usefixtures("no_host_delay")
 
 
 @pytest.fixture
-def room():
-    with serve_news_site() as site:
-        yield Newsroom.open(site, THREE_FEEDS, per_feed=2)
+def room(site):
+    return Newsroom.open(site, THREE_FEEDS, per_feed=2)
 
 
 def stored_urls(run) -> set[str]:

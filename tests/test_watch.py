@@ -17,7 +17,6 @@ from qa.settings import get_settings
 from qa.store import Store
 from qa.watch import next_start, parse_interval, watch
 from qa.workspace import Workspace
-from tests.news_site import serve_news_site
 from tests.newsroom import Newsroom
 from tests.servers import free_port
 
@@ -25,16 +24,7 @@ THREE_FEEDS = {"world": "etag", "business": "last-modified", "sport": "both"}
 MODEL = "all-MiniLM-L6-v2"
 
 
-@pytest.fixture(autouse=True)
-def no_pause_between_requests(monkeypatch):
-    # The pause between two requests to one host is tested in test_politeness.py.
-    monkeypatch.setenv("QA_FETCH_HOST_DELAY", "0")
-
-
-@pytest.fixture
-def site():
-    with serve_news_site() as news_site:
-        yield news_site
+pytestmark = pytest.mark.usefixtures("no_host_delay")
 
 
 def one_round(run, *args: str) -> dict:

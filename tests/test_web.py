@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.news_site import Route, atom, rss, saved_page, serve_news_site
+from tests.news_site import Route, atom, rss, saved_page
 
 # A page with no title, no date and no site name of its own: the feed entry supplies them.
 BARE_PAGE = """<html><body><div class="content">
@@ -17,12 +17,6 @@ service, and that fares would not rise to cover the delay.</p>
 NO_ARTICLE_PAGE = (
     "<html><body><nav><a href='/'>Home</a> <a href='/world'>World</a></nav></body></html>"
 )
-
-
-@pytest.fixture
-def site():
-    with serve_news_site() as news_site:
-        yield news_site
 
 
 def ingest_json(run, *sources: str):
