@@ -144,14 +144,15 @@ class HttpCollection:
 
     def get(
         self,
+        *,
+        include: list[str],
         ids: list[str] | None = None,
         where: dict[str, Any] | None = None,
         limit: int | None = None,
         offset: int | None = None,
-        include: list[str] | None = None,
     ) -> dict[str, Any]:
-        body = {"ids": ids, "where": where, "limit": limit, "offset": offset}
-        found = self.reader.request("POST", self.path + "/get", body | included(include))
+        body = {"ids": ids, "where": where, "limit": limit, "offset": offset, "include": include}
+        found = self.reader.request("POST", self.path + "/get", body)
         if found.get("embeddings") is not None:
             # As chromadb's client gives them: the reply's numbers in one array.
             found["embeddings"] = np.array(found["embeddings"])
@@ -159,21 +160,18 @@ class HttpCollection:
 
     def query(
         self,
+        *,
         query_embeddings: list[list[float]],
-        n_results: int = 10,
-        where: dict[str, Any] | None = None,
-        include: list[str] | None = None,
+        n_results: int,
+        where: dict[str, Any] | None,
+        include: list[str],
     ) -> dict[str, Any]:
-        body = {"query_embeddings": query_embeddings, "n_results": n_results, "where": where}
-        return self.reader.request("POST", self.path + "/query", body | included(include))
+        body = {"query_embeddings": query_embeddings, "n_results": n_results, "where": where,
+                "include": include}  # fmt: skip
+        return self.reader.request("POST", self.path + "/query", body)
 
     def count(self) -> int:
         return int(self.reader.request("GET", self.path + "/count"))
-
-
-def included(include: list[str] | None) -> dict[str, Any]:
-    # Chroma's client sends its defaults when a caller names none.
-    return {"include": ["metadatas", "documents"] if include is None else include}
 
 
 def error_of(status: int, body: bytes) -> ChromaHttpError:

@@ -82,13 +82,13 @@ class LocalCollection:
 
     def get(
         self,
+        *,
+        include: list[str],
         ids: list[str] | None = None,
         where: dict[str, Any] | None = None,
         limit: int | None = None,
         offset: int | None = None,
-        include: list[str] | None = None,
     ) -> dict[str, Any]:
-        include = ["metadatas", "documents"] if include is None else include
         found = self.core.get(str(self.id), ids, json.dumps(where) if where else None, limit,
                               offset or 0, None, include, TENANT, DATABASE)  # fmt: skip
         return {
@@ -101,12 +101,12 @@ class LocalCollection:
 
     def query(
         self,
+        *,
         query_embeddings: list[list[float]],
-        n_results: int = 10,
-        where: dict[str, Any] | None = None,
-        include: list[str] | None = None,
+        n_results: int,
+        where: dict[str, Any] | None,
+        include: list[str],
     ) -> dict[str, Any]:
-        include = ["metadatas", "documents", "distances"] if include is None else include
         found = self.core.query(str(self.id), None, query_embeddings, n_results,
                                 json.dumps(where) if where else None, None, include, TENANT,
                                 DATABASE)  # fmt: skip
