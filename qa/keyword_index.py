@@ -342,19 +342,18 @@ class KeywordIndex(IndexRows):
         self,
         question: str,
         n: int,
-        others: Sequence[str] | Callable[[], Sequence[str]],
+        others: Callable[[], Sequence[str]],
         as_of: str | None = None,
         since: str | None = None,
     ) -> dict[str, float]:
-        """The scores of `search`'s `n` best, and of those of `others` that share a term with
-        the question: the question's terms looked up once for both. `others` may be a
-        function, called once the best are found (they can be searched for meanwhile)."""
+        """The scores of `search`'s `n` best, and of those of `others()` that share a term with
+        the question: the question's terms looked up once for both. `others` is called once
+        the best are found, so they can be searched for meanwhile."""
         terms = self._terms(question)
         if not terms:
             return {}
         found = dict(self._best(terms, n, as_of, since))
-        others = others() if callable(others) else others
-        found.update(self._scores_of(terms, [id_ for id_ in others if id_ not in found]))
+        found.update(self._scores_of(terms, [id_ for id_ in others() if id_ not in found]))
         return found
 
     def _terms(self, question: str) -> "QueryTerms | None":
