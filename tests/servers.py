@@ -1,5 +1,6 @@
 """Servers on loopback for tests: Chroma, llama.cpp's OpenAI-compatible one, a scripted one."""
 
+import http.client
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlparse
 
 SERVED_MODEL = "smollm2"
 
@@ -151,6 +153,46 @@ def serve_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# Headers that belong to one hop, which the proxy below does not pass on.
+HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+# Given the handler and the request's body: True when it answered (or dropped) the request.
+Intercept = Callable[[BaseHTTPRequestHandler, bytes], bool]
+
+
+@contextmanager
+def serve_proxy(upstream: str, intercept: Intercept) -> Iterator[str]:
+    """A loopback proxy to the HTTP server at `upstream` that passes every request on, with
+    its headers, but those `intercept` takes; yields its URL."""
+    target = urlparse(upstream)
+
+    class Proxy(BaseHTTPRequestHandler):
+        def forward(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if intercept(self, body):
+                return
+            connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
+            connection.request(self.command, self.path, body=body or None, headers=headers)
+            reply = connection.getresponse()
+            content = reply.read()
+            self.send_response(reply.status)
+            for key, value in reply.getheaders():
+                if key.lower() not in HOP_HEADERS:
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+            connection.close()
+
+        do_GET = do_POST = do_PUT = do_DELETE = forward
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with serve_http(Proxy) as url:
+        yield url
 
 
 def completion(content: str) -> bytes:

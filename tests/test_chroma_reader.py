@@ -5,8 +5,6 @@ gives; a server that fails mid-question is one clear line."""
 import json
 import os
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
@@ -20,7 +18,7 @@ from qa.settings import get_settings
 from qa.store import Store
 from qa.workspace import Workspace
 from tests.conftest import KREMLIN_QUESTION, SEEDS, ask_importing_none_of
-from tests.servers import serve_http
+from tests.servers import serve_proxy
 
 pytestmark = pytest.mark.server
 
@@ -156,37 +154,13 @@ def chroma_behind(upstream: str, on_query) -> Iterator[str]:
     """A loopback proxy to the Chroma server at `upstream` that passes every call on, but
     lets `on_query` answer the nearest-neighbour queries."""
 
-    class Proxy(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.forward(None)
+    def queries(handler: BaseHTTPRequestHandler, body: bytes) -> bool:
+        if handler.path.endswith("/query"):
+            on_query(handler)
+            return True
+        return False
 
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            if self.path.endswith("/query"):
-                on_query(self)
-                return
-            self.forward(body)
-
-        def forward(self, body: bytes | None) -> None:
-            request = urllib.request.Request(
-                upstream + self.path, data=body, method=self.command,
-                headers={"Content-Type": "application/json"},
-            )  # fmt: skip
-            try:
-                with urllib.request.urlopen(request, timeout=30) as reply:
-                    status, content = reply.status, reply.read()
-            except urllib.error.HTTPError as error:
-                status, content = error.code, error.read()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(content)))
-            self.end_headers()
-            self.wfile.write(content)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    with serve_http(Proxy) as url:
+    with serve_proxy(upstream, queries) as url:
         yield url
 
 
