@@ -176,12 +176,17 @@ class HttpCollection:
 
 def error_of(status: int, body: bytes) -> ChromaHttpError:
     """The error a server's reply names, or its status when it names none."""
+    # On one line: an error is one line, whatever the server put in its reply.
     try:
         reply = orjson.loads(body)
-        return ChromaHttpError(str(reply["error"]), str(reply.get("message", "")))
+        return ChromaHttpError(str(reply["error"]), one_line(str(reply.get("message", ""))))
     except (orjson.JSONDecodeError, KeyError, TypeError):
-        text = body[:200].decode("utf-8", "replace").strip()
+        text = one_line(body[:200].decode("utf-8", "replace"))
         return ChromaHttpError("", f"HTTP {status}" + (f": {text}" if text else ""))
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def is_not_found(error: BaseException) -> bool:
