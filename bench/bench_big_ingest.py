@@ -167,6 +167,9 @@ def watch_rss(pid: int, samples: list[float], peaks: list[float]) -> None:
             return
         samples.append(int(fields["VmRSS"].split()[0]) / 1024)
         peaks.append(int(fields["VmHWM"].split()[0]) / 1024)
+        if len(samples) % 300 == 0:
+            # Logged as it goes, so a run stopped before its end still says what it reached.
+            log(f"  {len(samples) // 60} min: RSS {samples[-1]:.0f} MB, peak {peaks[-1]:.0f} MB")
         time.sleep(1)
 
 
