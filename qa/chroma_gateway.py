@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from qa.chroma_http import ChromaReader, ChromaTimeout, ChromaUnreachable, is_not_found
+from qa.chroma_http import ChromaServer, ChromaTimeout, ChromaUnreachable, is_not_found
 from qa.chroma_local import local_reader
 from qa.errors import InputError, StoreError, StoreUnavailableError
 from qa.masking import mask_secrets
@@ -27,10 +27,11 @@ T = TypeVar("T")
 class ChromaGateway:
     """A Chroma client, and `calls()`, which every call to Chroma runs inside.
 
-    Collections are looked up through `reader`: the client itself, or, for a store opened to
-    ask, a reader that spares the question importing chromadb (qa.chroma_local for an
-    embedded store, qa.chroma_http for a server); then chromadb's client is opened only if
-    something writes after all.
+    A server's client is qa's own (qa.chroma_http), for reads and writes. An embedded store's
+    is chromadb's; its collections are looked up through `reader`: that client, or, for a
+    store opened to ask, a reader of Chroma's core alone that spares the question importing
+    chromadb (qa.chroma_local), and then chromadb's client is opened only if something writes
+    after all.
     """
 
     def __init__(
@@ -52,7 +53,7 @@ class ChromaGateway:
 
     @property
     def client(self) -> Any:
-        """chromadb's client, for writes."""
+        """The client that writes: chromadb's for an embedded store, qa's for a server."""
         if self._client is None and self._open_client is not None:
             self._client = self._open_client()
         return self._client
@@ -161,43 +162,22 @@ def persistent_client(path: Path) -> Any:
     return opened(path, client)
 
 
-def server_gateway(url: str, timeout: float, reading: bool = False) -> ChromaGateway:
-    """A gateway to the Chroma server at `url`, which fails at once, naming the URL, when the
-    server cannot be reached. `reading`: collections are read over qa's own HTTP reader, and
-    chromadb is imported only if something writes."""
+def server_gateway(url: str, timeout: float) -> ChromaGateway:
+    """A gateway to the Chroma server at `url`, every call within `timeout` seconds, which
+    fails at once, naming the URL, when the server cannot be reached."""
     parsed = urlparse(url if "://" in url else f"http://{url}")
     if not parsed.hostname:
         raise InputError(
             f"Invalid Chroma URL {mask_secrets(url)!r}.", "Example: http://127.0.0.1:8000"
         )
     ssl = parsed.scheme == "https"
-    host, port = parsed.hostname, parsed.port or (443 if ssl else 8000)
+    server = ChromaServer(parsed.hostname, parsed.port or (443 if ssl else 8000), ssl, timeout)
     location = mask_secrets(url)
-    if not reading:
-        return ChromaGateway(http_client(host, port, ssl, location), location)
-    reader = ChromaReader(host, port, ssl, timeout)
     try:
-        reader.heartbeat()
+        server.heartbeat()
     except Exception as error:
         raise unreachable(location) from error
-    return ChromaGateway(
-        None, location, reader=reader, open_client=lambda: http_client(host, port, ssl, location)
-    )
-
-
-def http_client(host: str, port: int, ssl: bool, location: str) -> Any:
-    """chromadb's client for a Chroma server, checked to answer."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    try:
-        client = chromadb.HttpClient(
-            host=host, port=port, ssl=ssl, settings=ChromaSettings(anonymized_telemetry=False)
-        )
-        client.heartbeat()
-    except Exception as error:
-        raise unreachable(location) from error
-    return client
+    return ChromaGateway(server, location)
 
 
 def unreachable(location: str) -> StoreUnavailableError:
@@ -225,19 +205,14 @@ def damage_named_by(error: BaseException) -> str | None:
 
 
 def _is_timeout(error: Exception) -> bool:
-    import httpx
-
     return any(
-        isinstance(cause, ChromaTimeout | httpx.TimeoutException)
-        for cause in (error, error.__cause__, error.__context__)
+        isinstance(cause, ChromaTimeout) for cause in (error, error.__cause__, error.__context__)
     )
 
 
 def _is_connection_error(error: Exception) -> bool:
     """A refused, reset or dropped connection to the server, here or where the error began."""
-    import httpx
-
     return any(
-        isinstance(cause, ChromaUnreachable | httpx.TransportError)
+        isinstance(cause, ChromaUnreachable)
         for cause in (error, error.__cause__, error.__context__)
     )

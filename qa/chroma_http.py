@@ -1,13 +1,15 @@
-"""Reading a Chroma server over its HTTP API, without importing chromadb.
+"""A Chroma server over its HTTP API, without importing chromadb.
 
-Importing chromadb costs a cold `qa ask` most of a second (it builds every client, telemetry
-and embedding-function class it has), and asking through a server needs four of its calls:
-a collection by name, `get`, `query` and `count`. This client makes those calls itself, with
-the same JSON Chroma's own client sends, each within a deadline and a size cap; writes still
-go through chromadb's client. Its handles answer like chromadb's `Collection` for the calls
-qa reads with, so the store's parts do not know which one they were given.
+Importing chromadb costs a cold `qa ask` or a one-article `qa ingest` most of a second (it
+builds every client, telemetry and embedding-function class it has), and its HTTP client
+waits for a reply without any deadline. qa needs few of a server's calls: collections by name,
+created and deleted, and their `get`, `query`, `count`, `upsert` and `delete`. This client
+makes those calls itself, with the JSON Chroma's own client sends, each within a deadline and
+a size cap. It and its handles answer like chromadb's client and `Collection` for the calls
+qa makes, so the store's parts do not know which one they were given.
 """
 
+import base64
 import http.client
 import threading
 import time
@@ -22,6 +24,8 @@ PLACE = "/tenants/default_tenant/databases/default_database"
 # A reply past this is not one qa asked for (the largest is a page of chunks with texts).
 MAX_REPLY_BYTES = 256 * 1024 * 1024
 READ_BYTES = 1 << 16
+# What chromadb's client sends for a new collection, so one made here is read by it alike.
+DEFAULT_EMBEDDING_FUNCTION = {"name": "default", "type": "known", "config": {}}
 
 
 class ChromaHttpError(Exception):
@@ -40,11 +44,11 @@ class ChromaTimeout(ChromaHttpError):
     """The server's reply did not end by its deadline."""
 
 
-class ChromaReader:
-    """The read calls of a Chroma server, one at a time over one kept-alive connection.
+class ChromaServer:
+    """The calls qa makes of a Chroma server, one at a time over one kept-alive connection.
 
     On the standard library's HTTP client: httpx's import and its TLS context alone cost a
-    cold question 0.3 s, and a reader needs neither pooling nor HTTP/2.
+    cold question 0.3 s, and qa needs neither pooling nor HTTP/2.
     """
 
     def __init__(self, host: str, port: int, https: bool, timeout: float) -> None:
@@ -52,6 +56,7 @@ class ChromaReader:
         self.timeout = timeout
         self.lock = threading.Lock()
         self.connection: http.client.HTTPConnection | None = None
+        self._checks: dict[str, Any] | None = None
 
     def heartbeat(self) -> int:
         return int(self.request("GET", "/heartbeat")["nanosecond heartbeat"])
@@ -61,13 +66,49 @@ class ChromaReader:
         model = self.request("GET", f"{PLACE}/collections/{quote(name, safe='')}")
         return HttpCollection(self, model)
 
+    def create_collection(
+        self, name: str, metadata: dict[str, Any] | None = None, configuration: Any = None
+    ) -> "HttpCollection":
+        """A new collection; a ChromaHttpError if one of that name exists."""
+        return self._created(name, metadata, configuration or {}, get_or_create=False)
+
+    def get_or_create_collection(self, name: str) -> "HttpCollection":
+        # chromadb's default embedding function asks for L2 distance when nothing else does.
+        return self._created(name, None, {"hnsw": {"space": "l2"}}, get_or_create=True)
+
+    def _created(
+        self, name: str, metadata: Any, configuration: dict[str, Any], get_or_create: bool
+    ) -> "HttpCollection":
+        configuration = {"spann": None, "embedding_function": DEFAULT_EMBEDDING_FUNCTION,
+                         **configuration}  # fmt: skip
+        body = {"name": name, "metadata": metadata, "configuration": configuration,
+                "schema": None, "get_or_create": get_or_create}  # fmt: skip
+        return HttpCollection(self, self.request("POST", f"{PLACE}/collections", body))
+
+    def delete_collection(self, name: str) -> None:
+        self.request("DELETE", f"{PLACE}/collections/{quote(name, safe='')}")
+
+    def get_max_batch_size(self) -> int:
+        return int(self._pre_flight_checks().get("max_batch_size", -1))
+
+    def takes_base64(self) -> bool:
+        """Whether the server reads vectors sent as base64 (smaller, and made faster)."""
+        return bool(self._pre_flight_checks().get("supports_base64_encoding", False))
+
+    def _pre_flight_checks(self) -> dict[str, Any]:
+        if self._checks is None:
+            self._checks = self.request("GET", "/pre-flight-checks")
+        return self._checks
+
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """The server's JSON reply to one call, read whole by the deadline and under the cap."""
         deadline = time.monotonic() + self.timeout
         content = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY) if body else None
         with self.lock:
             # A kept-alive connection the server has closed since fails before any reply:
-            # that one call is sent again once, on a new connection (every call here reads).
+            # that one call is sent again once, on a new connection. Every call qa makes can
+            # be: reads, upserts and deletes by id come to the same, and a collection made
+            # twice fails as one another writer made, which the store already allows for.
             for retry in (self.connection is not None, False):
                 try:
                     status, data = self._exchange(method, API + path, content, deadline)
@@ -133,10 +174,10 @@ class ChromaReader:
 
 
 class HttpCollection:
-    """One collection's read calls, answering as chromadb's `Collection` does."""
+    """One collection's calls, answering as chromadb's `Collection` does."""
 
-    def __init__(self, reader: ChromaReader, model: dict[str, Any]) -> None:
-        self.reader = reader
+    def __init__(self, server: ChromaServer, model: dict[str, Any]) -> None:
+        self.server = server
         self.id = model["id"]
         self.name = model["name"]
         self.metadata = model.get("metadata")
@@ -152,7 +193,7 @@ class HttpCollection:
         offset: int | None = None,
     ) -> dict[str, Any]:
         body = {"ids": ids, "where": where, "limit": limit, "offset": offset, "include": include}
-        found = self.reader.request("POST", self.path + "/get", body)
+        found = self.server.request("POST", self.path + "/get", body)
         if found.get("embeddings") is not None:
             # As chromadb's client gives them: the reply's numbers in one array.
             found["embeddings"] = np.array(found["embeddings"])
@@ -168,10 +209,30 @@ class HttpCollection:
     ) -> dict[str, Any]:
         body = {"query_embeddings": query_embeddings, "n_results": n_results, "where": where,
                 "include": include}  # fmt: skip
-        return self.reader.request("POST", self.path + "/query", body)
+        return self.server.request("POST", self.path + "/query", body)
 
     def count(self) -> int:
-        return int(self.reader.request("GET", self.path + "/count"))
+        return int(self.server.request("GET", self.path + "/count"))
+
+    def upsert(
+        self,
+        *,
+        ids: list[str],
+        embeddings: Any,
+        metadatas: list[dict] | None = None,
+        documents: list[str] | None = None,
+    ) -> None:
+        vectors = np.asarray(embeddings, dtype="<f4")
+        if self.server.takes_base64():
+            sent: Any = [base64.b64encode(vector.tobytes()).decode("ascii") for vector in vectors]
+        else:
+            sent = vectors
+        body = {"ids": ids, "embeddings": sent, "metadatas": metadatas, "documents": documents,
+                "uris": None}  # fmt: skip
+        self.server.request("POST", self.path + "/upsert", body)
+
+    def delete(self, *, ids: list[str]) -> None:
+        self.server.request("POST", self.path + "/delete", {"ids": ids})
 
 
 def error_of(status: int, body: bytes) -> ChromaHttpError:

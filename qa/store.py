@@ -70,14 +70,15 @@ class Store:
     @classmethod
     def open(cls, settings: Settings, create: bool = True, reading: bool = False) -> "Store":
         """Connect to the store the settings name; `create=False` never creates a directory.
-        `reading`: opened to ask, so read without importing chromadb where that can be."""
+        `reading`: opened to ask, so an embedded store is read without importing chromadb
+        where that can be (a server never imports it)."""
         validate_collection_name(settings.store.collection)
         name = settings.store.collection
         if settings.store.chroma_url:
             url = settings.store.chroma_url
             server = hashlib.sha256(url.encode()).hexdigest()[:12]
             cache_dir = settings.store.data_dir / "index" / f"server-{server}" / name
-            gateway = server_gateway(url, settings.store.chroma_timeout, reading)
+            gateway = server_gateway(url, settings.store.chroma_timeout)
             return cls(gateway, name, cache_dir)
         path = settings.store.data_dir / "chroma"
         if not create and not path.exists():

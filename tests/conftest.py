@@ -97,10 +97,16 @@ def llama_server_with_key(tmp_path_factory):
 def ask_importing_none_of(packages: tuple[str, ...], env: dict[str, str]):
     """`qa ask KREMLIN_QUESTION --json` in a new process that fails if any of `packages` was
     imported by the time it answered."""
+    return run_importing_none_of(["ask", KREMLIN_QUESTION, "--json"], packages, env)
+
+
+def run_importing_none_of(args: list[str], packages: tuple[str, ...], env: dict[str, str]):
+    """`qa ARGS...` in a new process that fails if any of `packages` was imported by the time
+    it ended."""
     script = f"""
 import sys
 from qa.cli import main
-sys.argv = ["qa", "ask", {KREMLIN_QUESTION!r}, "--json"]
+sys.argv = ["qa", *{args!r}]
 try:
     main()
 except SystemExit as exit:

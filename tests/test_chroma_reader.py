@@ -1,6 +1,7 @@
-"""Asking without importing chromadb: an embedded store read through Chroma's core alone, a
-server through qa's own HTTP reader. Each gives the passages and records chromadb's client
-gives; a server that fails mid-question is one clear line."""
+"""Without importing chromadb: an embedded store read through Chroma's core alone, a server
+read and written through qa's own HTTP client. Each gives the passages and records
+chromadb's client gives, a server's collections are the ones chromadb's client makes, and a
+server that fails mid-question or mid-ingest is one clear line."""
 
 import json
 import os
@@ -13,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qa.chroma_gateway import ChromaGateway
 from qa.chroma_local import fits
 from qa.settings import get_settings
 from qa.store import Store
 from qa.workspace import Workspace
-from tests.conftest import KREMLIN_QUESTION, SEEDS, ask_importing_none_of
+from tests.conftest import KREMLIN_QUESTION, SEEDS, ask_importing_none_of, run_importing_none_of
 from tests.servers import serve_proxy
 
 pytestmark = pytest.mark.server
@@ -70,7 +72,18 @@ def stores(request, run, tmp_path) -> tuple[Store, Store]:
     settings = get_settings(**options)
     reader = Store.open(settings, create=False, reading=True)
     assert type(reader.chroma.reader).__module__ in ("qa.chroma_local", "qa.chroma_http")
-    return reader, Store.open(settings, create=False)
+    if not options:
+        return reader, Store.open(settings, create=False)
+    client = chromadb_client(options["chroma_url"])
+    return reader, Store(ChromaGateway(client, options["chroma_url"]), "both", tmp_path / "index")
+
+
+def chromadb_client(url: str):
+    import chromadb
+    from chromadb.config import Settings
+
+    host, port = url.removeprefix("http://").split(":")
+    return chromadb.HttpClient(host, int(port), settings=Settings(anonymized_telemetry=False))
 
 
 def fits_this_core() -> bool:
@@ -125,6 +138,34 @@ def test_asking_does_not_import_chromadb(where, run, request):
     answer = json.loads(ask.stdout)
     assert "755" in answer["answer"]
     assert answer["citations"][0]["article_id"] == "000_0ae6590b4ea8367e"
+
+
+def test_ingesting_into_a_server_does_not_import_chromadb(chroma_server, tmp_path):
+    env = os.environ | {"QA_CHROMA_URL": chroma_server, "QA_COLLECTION": "written"}
+    ingest = run_importing_none_of(["ingest", str(write_articles(tmp_path))], ("chromadb",), env)
+    assert ingest.returncode == 0, ingest.stderr
+    settings = get_settings(chroma_url=chroma_server, collection="written")
+    assert sorted(a.id for a in Store.open(settings).articles()) == ["budget", "harbor", "storm"]
+
+
+def test_a_servers_collections_are_the_ones_chromadb_makes(chroma_server, collection):
+    """Made by qa's client, read by chromadb's: the same configuration and records as when
+    chromadb's client makes them, so chromadb reads what qa wrote as its own."""
+    client = chromadb_client(chroma_server)
+    made = client.create_collection(
+        "by-chromadb", metadata={"k": 1}, configuration={"hnsw": {"space": "cosine"}}
+    )
+    records = client.get_or_create_collection("by-chromadb__articles")
+    ours = client.get_collection(collection)
+    assert ours.configuration_json == made.configuration_json
+    assert ours.configuration_json["hnsw"]["space"] == "cosine"
+    ours_records = client.get_collection(collection + "__articles")
+    assert ours_records.configuration_json == records.configuration_json
+    settings = get_settings(chroma_url=chroma_server, collection=collection)
+    assert ours.count() == Store.open(settings).chunk_count()
+    stored = ours.get(where={"article_id": "harbor"}, include=["embeddings", "documents"])
+    assert "solar ferry line" in stored["documents"][0]
+    assert np.linalg.norm(stored["embeddings"][0]) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_a_workspace_finds_what_it_ingested_after_asking(tmp_path):
@@ -196,3 +237,39 @@ def test_a_proxy_error_page_mid_question_is_one_line(run, chroma_server, collect
     assert "HTTP 502: <html> <body> <h1>502 Bad Gateway</h1>" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.output
+
+
+def answer_never_to_upserts(handler: BaseHTTPRequestHandler, body: bytes) -> bool:
+    if handler.path.endswith("/upsert"):
+        time.sleep(5)
+        return True
+    return False
+
+
+def test_a_server_that_stops_answering_mid_ingest_is_one_line_and_loses_nothing(
+    run, chroma_server, collection, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("QA_CHROMA_TIMEOUT", "1")
+    more = tmp_path / "more.jsonl"
+    tram = {"id": "tram", "title": "New tram line", "date": "2024-06-01",
+            "text": "The new tram line to the airport opened in June."}  # fmt: skip
+    more.write_text(json.dumps(tram) + "\n")
+    with serve_proxy(chroma_server, answer_never_to_upserts) as url:
+        result = run("ingest", more, "--chroma-url", url, "-c", collection)
+    assert result.exit_code == 1
+    assert f"The Chroma server at {url} did not answer in time" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+    result = run("ingest", more, "--chroma-url", chroma_server, "-c", collection)
+    assert result.exit_code == 0, result.output
+    store = Store.open(get_settings(chroma_url=chroma_server, collection=collection))
+    assert sorted(a.id for a in store.articles()) == [
+        "000_0ae6590b4ea8367e",
+        "budget",
+        "harbor",
+        "storm",
+        "tram",
+    ]
+    answer = run("ask", "When did the tram line to the airport open?", "--json",
+                 "--chroma-url", chroma_server, "-c", collection)  # fmt: skip
+    assert json.loads(answer.stdout)["citations"][0]["article_id"] == "tram"

@@ -68,11 +68,11 @@ cli.main()
 CREATE_PAUSED_INGEST = """
 import sys, time
 from pathlib import Path
-import chromadb.api.client
 from qa import cli
+from qa.chroma_http import ChromaServer
 
 marker, go = Path(sys.argv[1]), Path(sys.argv[2])
-create = chromadb.api.client.Client.create_collection
+create = ChromaServer.create_collection
 
 def create_after_a_pause(self, *args, **kwargs):
     marker.touch()
@@ -80,7 +80,7 @@ def create_after_a_pause(self, *args, **kwargs):
         time.sleep(0.05)
     return create(self, *args, **kwargs)
 
-chromadb.api.client.Client.create_collection = create_after_a_pause
+ChromaServer.create_collection = create_after_a_pause
 sys.argv = ["qa", "ingest", *sys.argv[3:]]
 cli.main()
 """
