@@ -41,10 +41,12 @@ class ChromaGateway:
         path: Path | None = None,
         reader: Any = None,
         open_client: Callable[[], Any] | None = None,
+        open_reader: Callable[[], Any] | None = None,
     ) -> None:
         self._client = client
         self._open_client = open_client
         self.reader = reader if reader is not None else client
+        self._open_reader = open_reader
         # For messages: a server's URL never shows a password or token here.
         self.location = location
         # The embedded store's folder; None on a server.
@@ -57,6 +59,19 @@ class ChromaGateway:
         if self._client is None and self._open_client is not None:
             self._client = self._open_client()
         return self._client
+
+    @property
+    def reader_opened_at(self) -> int | None:
+        """When the reader was opened (ms since the epoch) if it is a Chroma core of this
+        process's own, which keeps each vector index as it first loaded it and so misses
+        vectors others wrote since; None where every search sees the latest."""
+        return getattr(self.reader, "opened_at", None) if self._open_reader else None
+
+    def reopen_reader(self) -> None:
+        """A new reader, which loads the vector indexes again when next searched."""
+        if self._open_reader is not None:
+            with self.calls():
+                self.reader = self._open_reader()
 
     @contextmanager
     def calls(self) -> Iterator[None]:
@@ -132,7 +147,12 @@ def embedded_gateway(path: Path, reading: bool = False) -> ChromaGateway:
     if reader is None:
         return ChromaGateway(persistent_client(path), str(path), path)
     return ChromaGateway(
-        None, str(path), path, reader=reader, open_client=lambda: persistent_client(path)
+        None,
+        str(path),
+        path,
+        reader=reader,
+        open_client=lambda: persistent_client(path),
+        open_reader=lambda: opened(path, lambda: local_reader(path)),
     )
 
 

@@ -11,6 +11,7 @@ this reader is used only where they have the signatures it was written against
 
 import json
 import resource
+import time
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,9 @@ class LocalReader:
     """The read calls of the embedded store at `path`, as chromadb's client makes them."""
 
     def __init__(self, core: Any, path: Path) -> None:
+        # Ms since the epoch, as article records are stamped: the vector indexes this reader
+        # loads (each on its first search) hold every chunk written before now.
+        self.opened_at = time.time_ns() // 1_000_000
         config = core.SqliteDBConfig(
             hash_type=core.MigrationHash.MD5,
             migration_mode=core.MigrationMode.Apply,

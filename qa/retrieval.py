@@ -1,6 +1,7 @@
 """Find the passages most related to a question: meaning and keywords, fused, one per story."""
 
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -10,7 +11,7 @@ from datetime import date
 import numpy as np
 
 from qa.embeddings import Embedder, get_embedder
-from qa.keyword_index import KeywordIndex, catch_up
+from qa.keyword_index import CATCH_UP_EVERY_SECONDS, KeywordIndex, catch_up
 from qa.settings import Settings
 from qa.store import ChunkHit, Store
 from qa.types import Copy, Passage
@@ -54,6 +55,8 @@ class Retriever:
         self._checked = True
         self._checking: Future[None] | None = None
         self._searching = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dense-search")
+        # When it last looked for others' new vectors (`_vectors_up_to_date`).
+        self._vectors_checked_at = time.monotonic()
 
     @property
     def store(self) -> Store:
@@ -94,6 +97,8 @@ class Retriever:
         wanted = max(k * CANDIDATES_PER_PASSAGE, MIN_CANDIDATES)
         # Found to hold this model's vectors before the question is embedded by it.
         store = self.store
+        if self.mode != "keyword":
+            self._vectors_up_to_date(store)
         query = np.asarray(self.embedder.embed_query(question), dtype=np.float32)
         if self.mode != "dense":
             # Its catch-up reads the store before the dense query goes out: one call at a time.
@@ -178,6 +183,15 @@ class Retriever:
             index.close()
             self._index = KeywordIndex.in_memory()
             return self.keyword_index().best_and_scores(question, wanted, dense, as_of, since)
+
+    def _vectors_up_to_date(self, store: Store) -> None:
+        """A long-lived process (chat, the MCP server) searches, by meaning too, what other
+        processes ingested since it opened the store: it looks at most every
+        CATCH_UP_EVERY_SECONDS, like the keyword index's catch-up."""
+        moment = time.monotonic()
+        if moment - self._vectors_checked_at >= CATCH_UP_EVERY_SECONDS:
+            self._vectors_checked_at = moment
+            store.reopen_vectors_if_written()
 
     def keyword_index(self) -> KeywordIndex:
         """The BM25 index of the chunks in the store, caught up with what others wrote since.

@@ -5,6 +5,8 @@ server that fails mid-question or mid-ingest is one clear line."""
 
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +18,7 @@ import pytest
 
 from qa.chroma_gateway import ChromaGateway
 from qa.chroma_local import fits
+from qa.keyword_index import CATCH_UP_EVERY_SECONDS
 from qa.settings import get_settings
 from qa.store import Store
 from qa.workspace import Workspace
@@ -273,3 +276,20 @@ def test_a_server_that_stops_answering_mid_ingest_is_one_line_and_loses_nothing(
     answer = run("ask", "When did the tram line to the airport open?", "--json",
                  "--chroma-url", chroma_server, "-c", collection)  # fmt: skip
     assert json.loads(answer.stdout)["citations"][0]["article_id"] == "tram"
+
+
+def test_a_long_running_reader_finds_what_another_process_ingested(tmp_path):
+    """A reader of an embedded store keeps the vector index it loaded: once another process
+    records articles, its next question opens the store again, so they are found by meaning."""
+    workspace = Workspace(get_settings(retrieval="dense"))
+    workspace.ingest([SEEDS])
+    assert "755" in workspace.ask(KREMLIN_QUESTION).answer().text
+    ingest = subprocess.run(
+        [sys.executable, "-m", "qa", "ingest", str(write_articles(tmp_path))],
+        capture_output=True, text=True, env=os.environ,
+    )  # fmt: skip
+    assert ingest.returncode == 0, ingest.stderr
+    time.sleep(CATCH_UP_EVERY_SECONDS)
+    answer = workspace.ask("How many passengers does the solar ferry carry?").answer()
+    assert "120 passengers" in answer.text
+    assert answer.citations[0].article_id == "harbor"
