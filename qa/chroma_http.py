@@ -102,9 +102,10 @@ class ChromaServer:
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """The server's JSON reply to one call, read whole by the deadline and under the cap."""
-        deadline = time.monotonic() + self.timeout
         content = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY) if body else None
         with self.lock:
+            # From the moment the call is sent: waiting for another thread's call is not it.
+            deadline = time.monotonic() + self.timeout
             # A kept-alive connection the server has closed since fails before any reply:
             # that one call is sent again once, on a new connection. Every call qa makes can
             # be: reads, upserts and deletes by id come to the same, and a collection made
