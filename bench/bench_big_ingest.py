@@ -137,7 +137,10 @@ def ingest_watched(source: Path, home: Path, chroma_url: str, embeddings_url: st
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
         if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"qa ingest failed; see {home.parent / f'{home.name}.log'}")
+            # Quoted here: the folder holding the log goes when the run ends.
+            log_file.flush()
+            tail = (home.parent / f"{home.name}.log").read_text(errors="replace")[-2000:]
+            raise SystemExit(f"qa ingest failed after {wall:.0f} s:\n{tail}")
         output.seek(0)
         report = json.loads(output.read())
     chunks = int(report["chunks_embedded"])

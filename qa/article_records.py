@@ -1,11 +1,11 @@
 """Article records: one per article, its full text and the version readers answer from."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qa.chroma_gateway import ChromaGateway
-from qa.chunk_collection import ArticleChunks
+from qa.chroma_gateway import ChromaGateway, in_parts
+from qa.chunk_collection import PAGE_SIZE, ArticleChunks
 from qa.errors import InputError
 from qa.loading import Article
 
@@ -76,18 +76,20 @@ class ArticleRecords:
         """The record of each of these articles that has one."""
         if not article_ids:
             return {}
-        found = self._get(ids=list(set(article_ids)), include=["metadatas"])
-        return {record.id: record for record in records_in(found)}
+        return {
+            record.id: record
+            for part in in_parts(sorted(set(article_ids)), PAGE_SIZE)
+            for record in records_in(self._get(ids=list(part), include=["metadatas"]))
+        }
 
     def written_since(self, written_at: int) -> list[ArticleRecord]:
         """The records written at or after `written_at` (ms since the epoch)."""
-        return records_in(
-            self._get(where={"written_at": {"$gte": written_at}}, include=["metadatas"])
-        )
+        where = {"written_at": {"$gte": written_at}}
+        return [record for page in self._pages(where=where) for record in records_in(page)]
 
     def all(self) -> list[ArticleRecord]:
         """Every record, newest article first."""
-        items = records_in(self._get(include=["metadatas"]))
+        items = [record for page in self._pages() for record in records_in(page)]
         return sorted(items, key=lambda item: (item.date or "", item.id), reverse=True)
 
     def article(self, article_id: str) -> Article:
@@ -111,6 +113,17 @@ class ArticleRecords:
                 if key.startswith(EXTRA_PREFIX)
             },
         )
+
+    def _pages(self, **query: Any) -> Iterator[dict[str, Any]]:
+        """The records' metadata a `get` of PAGE_SIZE at a time: Chroma fails a `get` that
+        would return more records than SQLite takes variables in one statement (32,766)."""
+        offset = 0
+        while True:
+            page = self._get(**query, include=["metadatas"], limit=PAGE_SIZE, offset=offset)
+            yield page
+            if len(page["ids"]) < PAGE_SIZE:
+                return
+            offset += PAGE_SIZE
 
     def _get(self, **query: Any) -> dict[str, Any]:
         """`get` on the records; none (and nothing created) if there are none yet."""

@@ -219,9 +219,7 @@ class ChunkCollection:
 
     def ids(self) -> list[str]:
         """The id of every chunk in the collection."""
-        collection = self.collection()
-        with self.chroma.calls():
-            return collection.get(include=[])["ids"]
+        return [id_ for page in self._pages([]) for id_ in page["ids"]]
 
     def indexed(self) -> Iterator[IndexedChunk]:
         """Every chunk as the keyword index sees it: title and text, and its date."""
