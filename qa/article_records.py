@@ -1,11 +1,11 @@
 """Article records: one per article, its full text and the version readers answer from."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qa.chroma_gateway import ChromaGateway, in_parts
-from qa.chunk_collection import PAGE_SIZE, ArticleChunks
+from qa.chroma_gateway import PAGE_SIZE, ChromaGateway, in_pages, in_parts
+from qa.chunk_collection import ArticleChunks
 from qa.errors import InputError
 from qa.loading import Article
 
@@ -85,11 +85,13 @@ class ArticleRecords:
     def written_since(self, written_at: int) -> list[ArticleRecord]:
         """The records written at or after `written_at` (ms since the epoch)."""
         where = {"written_at": {"$gte": written_at}}
-        return [record for page in self._pages(where=where) for record in records_in(page)]
+        pages = in_pages(self._get, where=where, include=["metadatas"])
+        return [record for page in pages for record in records_in(page)]
 
     def all(self) -> list[ArticleRecord]:
         """Every record, newest article first."""
-        items = [record for page in self._pages() for record in records_in(page)]
+        pages = in_pages(self._get, include=["metadatas"])
+        items = [record for page in pages for record in records_in(page)]
         return sorted(items, key=lambda item: (item.date or "", item.id), reverse=True)
 
     def article(self, article_id: str) -> Article:
@@ -113,17 +115,6 @@ class ArticleRecords:
                 if key.startswith(EXTRA_PREFIX)
             },
         )
-
-    def _pages(self, **query: Any) -> Iterator[dict[str, Any]]:
-        """The records' metadata a `get` of PAGE_SIZE at a time: Chroma fails a `get` that
-        would return more records than SQLite takes variables in one statement (32,766)."""
-        offset = 0
-        while True:
-            page = self._get(**query, include=["metadatas"], limit=PAGE_SIZE, offset=offset)
-            yield page
-            if len(page["ids"]) < PAGE_SIZE:
-                return
-            offset += PAGE_SIZE
 
     def _get(self, **query: Any) -> dict[str, Any]:
         """`get` on the records; none (and nothing created) if there are none yet."""

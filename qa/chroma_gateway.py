@@ -21,6 +21,9 @@ DAMAGE_MESSAGES = {
     "error loading hnsw index": "has a vector index that cannot be loaded",
     "unpickling": "has a vector index whose id map cannot be read",
 }
+# Reads of many rows go in pages: a server never sends one huge reply, and Chroma fails a
+# `get` that would return more rows than SQLite takes variables in one statement (32,766).
+PAGE_SIZE = 5000
 T = TypeVar("T")
 
 
@@ -206,6 +209,17 @@ def unreachable(location: str) -> StoreUnavailableError:
         "Start it with `chroma run --path DIR --port PORT`, or unset QA_CHROMA_URL "
         "to use the embedded store.",
     )
+
+
+def in_pages(get: Callable[..., dict[str, Any]], **query: Any) -> Iterator[dict[str, Any]]:
+    """The rows `get(**query)` finds, PAGE_SIZE at a time (by `limit` and `offset`)."""
+    offset = 0
+    while True:
+        page = get(**query, limit=PAGE_SIZE, offset=offset)
+        yield page
+        if len(page["ids"]) < PAGE_SIZE:
+            return
+        offset += PAGE_SIZE
 
 
 def in_parts(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:

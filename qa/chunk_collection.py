@@ -4,12 +4,10 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qa.chroma_gateway import ChromaGateway, in_parts
+from qa.chroma_gateway import ChromaGateway, in_pages, in_parts
 from qa.chunking import Chunk
 from qa.loading import Article
 
-# Reads of the whole collection go in pages, so a server never sends one huge reply.
-PAGE_SIZE = 5000
 # A date-filtered search first looks this many times as far without the filter.
 UNFILTERED_SEARCH_FACTOR = 2
 # Articles named in one `where` filter when reading their chunks.
@@ -298,14 +296,12 @@ class ChunkCollection:
     def _pages(self, include: list[str]) -> Iterator[dict[str, Any]]:
         """The whole chunk collection, a page at a time."""
         collection = self.collection()
-        offset = 0
-        while True:
+
+        def get(**query: Any) -> dict[str, Any]:
             with self.chroma.calls():
-                page = collection.get(include=include, limit=PAGE_SIZE, offset=offset)
-            yield page
-            if len(page["ids"]) < PAGE_SIZE:
-                return
-            offset += PAGE_SIZE
+                return collection.get(**query)
+
+        yield from in_pages(get, include=include)
 
     def _pages_of(self, article_ids: Sequence[str], include: list[str]) -> Iterator[dict]:
         """The chunks of these articles, a `get` for every ARTICLES_PER_READ of them."""
