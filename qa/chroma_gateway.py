@@ -126,12 +126,12 @@ class ChromaGateway:
         yield from in_parts(rows, self._max_batch)
 
     def _store_error(self, error: Exception) -> StoreError:
-        if _is_timeout(error):
+        if _caused_by(error, ChromaTimeout):
             return StoreUnavailableError(
                 f"The Chroma server at {self.location} did not answer in time.",
                 "Check the server's load, or raise QA_CHROMA_TIMEOUT (seconds).",
             )
-        if _is_connection_error(error):
+        if _caused_by(error, ChromaUnreachable):
             return StoreUnavailableError(
                 f"Lost the connection to the Chroma server at {self.location}.",
                 "Check that `chroma run` is still running.",
@@ -146,7 +146,11 @@ def embedded_gateway(path: Path, reading: bool = False) -> ChromaGateway:
     """A gateway to the embedded store at `path`. `reading`: collections are read through
     Chroma's core alone (qa.chroma_local) where it fits, and chromadb is imported only if
     something writes."""
-    reader = opened(path, lambda: local_reader(path)) if reading else None
+
+    def open_reader() -> Any:
+        return opened(path, lambda: local_reader(path))
+
+    reader = open_reader() if reading else None
     if reader is None:
         return ChromaGateway(persistent_client(path), str(path), path)
     return ChromaGateway(
@@ -155,7 +159,7 @@ def embedded_gateway(path: Path, reading: bool = False) -> ChromaGateway:
         path,
         reader=reader,
         open_client=lambda: persistent_client(path),
-        open_reader=lambda: opened(path, lambda: local_reader(path)),
+        open_reader=open_reader,
     )
 
 
@@ -238,15 +242,6 @@ def damage_named_by(error: BaseException) -> str | None:
     return None
 
 
-def _is_timeout(error: Exception) -> bool:
-    return any(
-        isinstance(cause, ChromaTimeout) for cause in (error, error.__cause__, error.__context__)
-    )
-
-
-def _is_connection_error(error: Exception) -> bool:
-    """A refused, reset or dropped connection to the server, here or where the error began."""
-    return any(
-        isinstance(cause, ChromaUnreachable)
-        for cause in (error, error.__cause__, error.__context__)
-    )
+def _caused_by(error: Exception, kind: type[Exception]) -> bool:
+    """Whether `error`, or the error it began from, is a `kind`."""
+    return any(isinstance(cause, kind) for cause in (error, error.__cause__, error.__context__))

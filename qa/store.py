@@ -94,16 +94,14 @@ class Store:
             lock_path=settings.store.data_dir / "chroma.write.lock",
         )
 
-    def reopen_vectors_if_written(self) -> bool:
-        """Whether the reader was opened again because articles were recorded since it was
-        opened: an embedded store's reader keeps the vector index it loaded, and their chunks
-        (written before their records) are then searched from the next query on."""
+    def reopen_vectors_if_written(self) -> None:
+        """Open the reader again if articles were recorded since it was opened: an embedded
+        store's reader keeps the vector index it loaded, and their chunks (written before
+        their records) are then searched from the next query on."""
         opened_at = self.chroma.reader_opened_at
-        if opened_at is None or not self.records_written_since(opened_at):
-            return False
-        self.chroma.reopen_reader()
-        self.chunk_collection.forget()
-        return True
+        if opened_at is not None and self.records_written_since(opened_at):
+            self.chroma.reopen_reader()
+            self.chunk_collection.forget()
 
     @property
     def client(self) -> Any:
