@@ -194,17 +194,18 @@ def test_a_workspace_that_asked_a_server_can_still_reset_it(chroma_server, colle
 
 
 @contextmanager
-def chroma_behind(upstream: str, on_query) -> Iterator[str]:
+def chroma_behind(upstream: str, answer, ending: str = "/query") -> Iterator[str]:
     """A loopback proxy to the Chroma server at `upstream` that passes every call on, but
-    lets `on_query` answer the nearest-neighbour queries."""
+    lets `answer` answer those whose path ends with `ending` (the nearest-neighbour queries
+    unless told)."""
 
-    def queries(handler: BaseHTTPRequestHandler, body: bytes) -> bool:
-        if handler.path.endswith("/query"):
-            on_query(handler)
+    def calls(handler: BaseHTTPRequestHandler, body: bytes) -> bool:
+        if handler.path.endswith(ending):
+            answer(handler)
             return True
         return False
 
-    with serve_proxy(upstream, queries) as url:
+    with serve_proxy(upstream, calls) as url:
         yield url
 
 
@@ -242,13 +243,6 @@ def test_a_proxy_error_page_mid_question_is_one_line(run, chroma_server, collect
     assert "Traceback" not in result.output
 
 
-def answer_never_to_upserts(handler: BaseHTTPRequestHandler, body: bytes) -> bool:
-    if handler.path.endswith("/upsert"):
-        time.sleep(5)
-        return True
-    return False
-
-
 def test_a_server_that_stops_answering_mid_ingest_is_one_line_and_loses_nothing(
     run, chroma_server, collection, tmp_path, monkeypatch
 ):
@@ -257,7 +251,7 @@ def test_a_server_that_stops_answering_mid_ingest_is_one_line_and_loses_nothing(
     tram = {"id": "tram", "title": "New tram line", "date": "2024-06-01",
             "text": "The new tram line to the airport opened in June."}  # fmt: skip
     more.write_text(json.dumps(tram) + "\n")
-    with serve_proxy(chroma_server, answer_never_to_upserts) as url:
+    with chroma_behind(chroma_server, never_answer, "/upsert") as url:
         result = run("ingest", more, "--chroma-url", url, "-c", collection)
     assert result.exit_code == 1
     assert f"The Chroma server at {url} did not answer in time" in result.stderr
