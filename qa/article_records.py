@@ -1,6 +1,6 @@
 """Article records: one per article, its full text and the version readers answer from."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,11 +82,17 @@ class ArticleRecords:
             for record in records_in(self._get(ids=list(part), include=["metadatas"]))
         }
 
-    def written_since(self, written_at: int) -> list[ArticleRecord]:
-        """The records written at or after `written_at` (ms since the epoch)."""
+    def written_since(self, written_at: int) -> Iterator[list[ArticleRecord]]:
+        """The records written at or after `written_at` (ms since the epoch), a page at a
+        time: a writer's last look covers every record of its run, however long."""
         where = {"written_at": {"$gte": written_at}}
-        pages = in_pages(self._get, where=where, include=["metadatas"])
-        return [record for page in pages for record in records_in(page)]
+        for page in in_pages(self._get, where=where, include=["metadatas"]):
+            yield records_in(page)
+
+    def any_written_since(self, written_at: int) -> bool:
+        """Whether any record was written at or after `written_at`."""
+        where = {"written_at": {"$gte": written_at}}
+        return bool(self._get(where=where, include=[], limit=1)["ids"])
 
     def all(self) -> list[ArticleRecord]:
         """Every record, newest article first."""

@@ -455,13 +455,13 @@ def catch_up(index: KeywordIndex, store: Store, force: bool = False) -> KeywordI
         index = _to_build(index)
         rebuild(index, store)
     else:
-        written = store.records_written_since(window_start)
-        held = index.versions_held([record.id for record in written])
-        missing = {r.id: r.hash for r in written if (r.id, r.hash) not in held}
-        if missing:
-            index = _writable(index)
-            index.add(store.indexed_chunks_of(missing))
-            index.keep_only({id_: {hash_} for id_, hash_ in missing.items()})
+        for written in store.records_written_since(window_start):
+            held = index.versions_held([record.id for record in written])
+            missing = {r.id: r.hash for r in written if (r.id, r.hash) not in held}
+            if missing:
+                index = _writable(index)
+                index.add(store.indexed_chunks_of(missing))
+                index.keep_only({id_: {hash_} for id_, hash_ in missing.items()})
     # Records stamped before `started - overlap` were all visible when they were read.
     next_start = max(window_start or 0, started - overlap)
     if (foreign or next_start != window_start) and not index.read_only:

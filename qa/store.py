@@ -99,7 +99,7 @@ class Store:
         store's reader keeps the vector index it loaded, and their chunks (written before
         their records) are then searched from the next query on."""
         opened_at = self.chroma.reader_opened_at
-        if opened_at is not None and self.records_written_since(opened_at):
+        if opened_at is not None and self.records.any_written_since(opened_at):
             self.chroma.reopen_reader()
             self.chunk_collection.forget()
 
@@ -223,8 +223,9 @@ class Store:
         """The recorded content hash of each of these articles that has a record."""
         return {id_: record.hash for id_, record in self.records.of(article_ids).items()}
 
-    def records_written_since(self, written_at: int) -> list[ArticleRecord]:
-        """The records written at or after `written_at` (ms since the epoch)."""
+    def records_written_since(self, written_at: int) -> Iterator[list[ArticleRecord]]:
+        """The records written at or after `written_at` (ms since the epoch), a page at a
+        time."""
         return self.records.written_since(written_at)
 
     def articles(self) -> list[ArticleRecord]:

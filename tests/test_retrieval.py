@@ -3,6 +3,7 @@ import shutil
 
 import numpy as np
 
+from qa import chroma_gateway
 from qa.answering import Assistant
 from qa.chunking import chunk_article
 from qa.embeddings import get_embedder
@@ -119,6 +120,32 @@ def test_chunks_another_writer_recorded_are_found_by_keyword(run, tmp_path):
     store.put_records([(article, chunks, vectors)], now_ms())
     answer = ask_json(run, "Zephyrine", "--retrieval", "keyword")
     assert [p["article_id"] for p in answer["passages"]] == ["late"]
+
+
+def test_every_page_of_another_writers_records_is_caught_up(run, tmp_path, monkeypatch):
+    # The records written since the index last looked are read a page at a time (a writer's
+    # last look covers its whole run); here five records come in three pages.
+    monkeypatch.setattr(chroma_gateway, "PAGE_SIZE", 2)
+    ingested(run, tmp_path)
+    assert ask_json(run, "Zephyrine", "--retrieval", "keyword")["passages"] == []
+    settings = get_settings()
+    store = Store.open(settings)
+    names = ["Zephyrine", "Quorvath", "Belmiro", "Tansley", "Odrova"]
+    late = [
+        {"id": f"late-{n}", "title": f"Late news {n}", "date": "2022-07-01",
+         "text": f"Firefighters rescued a cat named {name} from a Riverton oak tree."}
+        for n, name in enumerate(names)
+    ]  # fmt: skip
+    batch = []
+    for article in load_articles([write_corpus(tmp_path / "late", late)]).articles:
+        chunks = chunk_article(article, settings.chunking)
+        vectors = get_embedder(settings).embed_documents([c.text for c in chunks])
+        batch.append((article, chunks, vectors))
+    store.put_chunks(batch)
+    store.put_records(batch, now_ms())
+    for n, name in enumerate(names):
+        answer = ask_json(run, name, "--retrieval", "keyword")
+        assert [p["article_id"] for p in answer["passages"]] == [f"late-{n}"]
 
 
 def test_a_damaged_keyword_index_is_rebuilt(run, tmp_path):
