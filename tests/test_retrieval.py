@@ -103,21 +103,27 @@ def test_an_updated_article_is_searched_in_its_new_version_only(run, tmp_path):
     assert ask_json(run, "Quillon", "--retrieval", "keyword")["passages"] == []
 
 
+def recorded_by_another_writer(corpus):
+    """Chunk, embed and record the corpus's articles straight into the store, as a writer on
+    another machine leaves them: in Chroma and recorded, not in this machine's keyword index."""
+    settings = get_settings()
+    batch = []
+    for article in load_articles([corpus]).articles:
+        chunks = chunk_article(article, settings.chunking)
+        vectors = get_embedder(settings).embed_documents([c.text for c in chunks])
+        batch.append((article, chunks, vectors))
+    store = Store.open(settings)
+    store.put_chunks(batch)
+    store.put_records(batch, now_ms())
+
+
 def test_chunks_another_writer_recorded_are_found_by_keyword(run, tmp_path):
-    # As a writer on another machine leaves them: in Chroma and recorded, but not in this
-    # machine's keyword index, which catches up from the records.
+    # This machine's keyword index catches up from the records.
     ingested(run, tmp_path)
     assert ask_json(run, "Zephyrine", "--retrieval", "keyword")["passages"] == []
-    settings = get_settings()
-    store = Store.open(settings)
-    chunking = settings.chunking
     text = "Firefighters rescued a cat named Zephyrine from a Riverton oak tree."
     late = {"id": "late", "title": "Late news", "date": "2022-07-01", "text": text}
-    (article,) = load_articles([write_corpus(tmp_path / "late", [late])]).articles
-    chunks = chunk_article(article, chunking)
-    vectors = get_embedder(settings).embed_documents([c.text for c in chunks])
-    store.put_chunks([(article, chunks, vectors)])
-    store.put_records([(article, chunks, vectors)], now_ms())
+    recorded_by_another_writer(write_corpus(tmp_path / "late", [late]))
     answer = ask_json(run, "Zephyrine", "--retrieval", "keyword")
     assert [p["article_id"] for p in answer["passages"]] == ["late"]
 
@@ -128,21 +134,13 @@ def test_every_page_of_another_writers_records_is_caught_up(run, tmp_path, monke
     monkeypatch.setattr(chroma_gateway, "PAGE_SIZE", 2)
     ingested(run, tmp_path)
     assert ask_json(run, "Zephyrine", "--retrieval", "keyword")["passages"] == []
-    settings = get_settings()
-    store = Store.open(settings)
     names = ["Zephyrine", "Quorvath", "Belmiro", "Tansley", "Odrova"]
     late = [
         {"id": f"late-{n}", "title": f"Late news {n}", "date": "2022-07-01",
          "text": f"Firefighters rescued a cat named {name} from a Riverton oak tree."}
         for n, name in enumerate(names)
     ]  # fmt: skip
-    batch = []
-    for article in load_articles([write_corpus(tmp_path / "late", late)]).articles:
-        chunks = chunk_article(article, settings.chunking)
-        vectors = get_embedder(settings).embed_documents([c.text for c in chunks])
-        batch.append((article, chunks, vectors))
-    store.put_chunks(batch)
-    store.put_records(batch, now_ms())
+    recorded_by_another_writer(write_corpus(tmp_path / "late", late))
     for n, name in enumerate(names):
         answer = ask_json(run, name, "--retrieval", "keyword")
         assert [p["article_id"] for p in answer["passages"]] == [f"late-{n}"]
